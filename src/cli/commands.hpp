@@ -1,0 +1,18 @@
+// Each subcommand lives in its own file and registers itself here: it adds its options to
+// the CLI11 app and, when chosen, sets `action` to the function that runs it.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace syschaos::cli {
+
+using Action = std::function<int()>;
+
+void register_inject(CLI::App& app, Action& action);
+void register_info(CLI::App& app, Action& action);
+
+}  // namespace syschaos::cli

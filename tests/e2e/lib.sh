@@ -1,0 +1,206 @@
+# Shared helpers for the e2e tests (sourced, not a test: ctest runs only test_*.sh).
+# Each test gets the syschaos binary as $1, starts its own uniquely named container of
+# syschaos/nginx-demo on 127.0.0.1 with --network host, and removes everything it started on
+# every exit path. Exit 77 = skipped (no Docker, not root, a tool missing).
+set -uo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$E2E_DIR/../.." && pwd)
+TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+NGINX_IMAGE=syschaos/nginx-demo:latest
+# shellcheck source=../../scripts/nginx-conf.sh
+source "$REPO_ROOT/scripts/nginx-conf.sh"
+
+_containers=()
+_pids=()
+TMP=""
+SC_PID=""
+SC_ERR=""
+
+info() { echo "[$TEST_NAME] $*" >&2; }
+fail() {
+  echo "[$TEST_NAME] FAIL: $*" >&2
+  _dump_diagnostics
+  exit 1
+}
+skip() { echo "[$TEST_NAME] SKIP: $*" >&2; exit 77; }
+
+_dump_diagnostics() {
+  if [[ -n $SC_ERR && -s $SC_ERR ]]; then
+    echo "----- syschaos stderr -----" >&2
+    tail -n 40 "$SC_ERR" >&2
+  fi
+  local c
+  for c in "${_containers[@]}"; do
+    echo "----- docker logs $c (last 20 lines) -----" >&2
+    docker logs --tail 20 "$c" 2>&1 | sed 's/^/  /' >&2 || true
+  done
+}
+
+_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local p i
+  for p in "${_pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p" 2>/dev/null
+      for ((i = 0; i < 30; i++)); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill -KILL "$p" 2>/dev/null
+    fi
+    wait "$p" 2>/dev/null
+  done
+  for p in "${_containers[@]}"; do
+    docker rm -f "$p" >/dev/null 2>&1
+  done
+  [[ -n $TMP ]] && rm -rf "$TMP"
+  exit "$rc"
+}
+
+# e2e_init "$@": checks the binary and the environment, sets SYSCHAOS and TMP, installs traps.
+e2e_init() {
+  SYSCHAOS=${1:-${SYSCHAOS:-}}
+  [[ -n $SYSCHAOS ]] || fail "usage: bash $TEST_NAME.sh /path/to/syschaos"
+  [[ -x $SYSCHAOS ]] || fail "syschaos binary not executable: $SYSCHAOS"
+  [[ $(id -u) -eq 0 ]] || skip "needs root (ptrace of container processes)"
+  local t
+  for t in docker curl jq ss; do
+    command -v "$t" >/dev/null 2>&1 || skip "$t not installed (scripts/setup.sh installs it)"
+  done
+  timeout 15 docker info >/dev/null 2>&1 || skip "Docker daemon not reachable"
+  TMP=$(mktemp -d "/tmp/syschaos-$TEST_NAME.XXXXXX")
+  SC_ERR=$TMP/syschaos.stderr
+  trap _cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  if ! docker image inspect "$NGINX_IMAGE" >/dev/null 2>&1; then
+    info "building $NGINX_IMAGE"
+    bash "$REPO_ROOT/scripts/build-images.sh" >&2 || fail "could not build $NGINX_IMAGE"
+  fi
+}
+
+# start_nginx: runs the demo container; sets CONTAINER, PORT, BASE_URL; waits until GET / = 200.
+start_nginx() {
+  PORT=$(free_port) || fail "no free port on 127.0.0.1"
+  CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM
+  BASE_URL=http://127.0.0.1:$PORT
+  _containers+=("$CONTAINER")
+  docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" "$NGINX_IMAGE" >/dev/null ||
+    fail "docker run $NGINX_IMAGE failed"
+  wait_for_code / 200 10 || fail "nginx in $CONTAINER did not serve GET / within 10 s"
+  info "nginx container $CONTAINER serves $BASE_URL"
+}
+
+# request PATH: one GET; sets CODE (000 when the request failed: reset, empty reply, timeout)
+# and CURL_RC (curl's exit code). Never fails itself.
+request() {
+  CODE=$(curl -s -o /dev/null -m "${CURL_TIMEOUT:-3}" -w '%{http_code}' "$BASE_URL$1")
+  CURL_RC=$?
+  CODE=${CODE:-000}
+}
+
+# http_code PATH: prints the status code of one GET (000 when it failed).
+http_code() {
+  request "$1"
+  echo "$CODE"
+}
+
+# wait_for_code PATH CODE SECONDS: polls every 0.1 s until a request gets CODE.
+wait_for_code() {
+  local path=$1 want=$2 secs=$3 end code
+  end=$((SECONDS + secs))
+  while ((SECONDS <= end)); do
+    code=$(CURL_TIMEOUT=2 http_code "$path")
+    [[ $code == "$want" ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# expect_codes PATH CODE N PHASE: N requests, 0.1 s apart, must all get CODE.
+expect_codes() {
+  local path=$1 want=$2 n=$3 phase=$4 i code got=()
+  for ((i = 0; i < n; i++)); do
+    code=$(http_code "$path")
+    got+=("$code")
+    sleep 0.1
+  done
+  for code in "${got[@]}"; do
+    [[ $code == "$want" ]] || fail "$phase: GET $path expected $n x $want, got: ${got[*]}"
+  done
+  info "$phase: GET $path -> ${got[*]}"
+}
+
+# start_syschaos ARGS...: runs syschaos in the background, stderr to $SC_ERR; sets SC_PID.
+start_syschaos() {
+  info "syschaos $*"
+  "$SYSCHAOS" "$@" 2>"$SC_ERR" &
+  SC_PID=$!
+  _pids+=("$SC_PID")
+}
+
+# wait_syschaos SECONDS: waits for syschaos to exit and sets SC_RC to its exit code. Fails
+# when it outlives SECONDS (it must detach by itself at the end of --duration).
+wait_syschaos() {
+  local secs=$1 end
+  end=$((SECONDS + secs))
+  while kill -0 "$SC_PID" 2>/dev/null; do
+    ((SECONDS <= end)) || fail "syschaos still running ${secs} s after start of wait"
+    sleep 0.1
+  done
+  wait "$SC_PID"
+  SC_RC=$?
+}
+
+# summary_sum FILE COLUMN: the sum of one column of syschaos's per-rule summary table, whose
+# header names its columns ("rule  matched  injected  fault"; "would-fire" under --dry-run)
+# and whose rows start with the rule's index.
+summary_sum() {
+  awk -v want="$2" '
+    $1 == "rule" { col = 0; for (i = 2; i <= NF; i++) if ($i == want) col = i; next }
+    col && $1 ~ /^[0-9]+$/ && $col ~ /^[0-9]+$/ { sum += $col }
+    END { print sum + 0 }' "$1"
+}
+
+# total_hits FILE: calls the faults acted on (the "injected" column, or "would-fire" in a dry
+# run); falls back to "hits=N"-like text should the summary change shape.
+total_hits() {
+  local n
+  n=$(( $(summary_sum "$1" injected) + $(summary_sum "$1" would-fire) ))
+  if ((n == 0)); then
+    n=$(grep -Eio '(hits?|injected)[[:space:]]*[=:][[:space:]]*[0-9]+' "$1" |
+        grep -Eo '[0-9]+' | awk '{s += $1} END {print s + 0}')
+  fi
+  echo "$n"
+}
+
+# container_pids: host pids of every process of the container.
+container_pids() {
+  docker top "$CONTAINER" -eo pid 2>/dev/null | tail -n +2 | tr -d ' '
+}
+
+# check_not_traced: every thread of every container process is neither stopped by a tracer
+# (state t/T) nor still traced (TracerPid != 0).
+check_not_traced() {
+  local pid task state tracer n=0
+  for pid in $(container_pids); do
+    for task in /proc/"$pid"/task/*; do
+      [[ -r $task/stat ]] || continue
+      state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "$task/stat")
+      tracer=$(awk '/^TracerPid:/ {print $2}' "$task/status")
+      [[ $state != [tT] ]] || fail "thread ${task##*/} of pid $pid is stopped (state $state)"
+      [[ ${tracer:-0} == 0 ]] || fail "thread ${task##*/} of pid $pid still traced by $tracer"
+      n=$((n + 1))
+    done
+  done
+  ((n > 0)) || fail "no processes found in container $CONTAINER"
+  info "$n thread(s) of $CONTAINER: not stopped, not traced"
+}
+
+check_container_running() {
+  local state
+  state=$(docker inspect -f '{{.State.Status}}' "$CONTAINER" 2>/dev/null)
+  [[ $state == running ]] || fail "container $CONTAINER is '$state', expected running"
+}
