@@ -56,7 +56,7 @@ Result<int> parse_signal(std::string_view text) {
   std::string want = upper(text);
   if (want.rfind("SIG", 0) == 0) want = want.substr(3);
   if (want.rfind("RTMIN", 0) == 0 || want.rfind("RTMAX", 0) == 0) {
-    bool min = want[3] == 'M' && want[4] == 'I';
+    bool min = want.rfind("RTMIN", 0) == 0;
     int base = min ? SIGRTMIN : SIGRTMAX;
     std::string_view rest = std::string_view(want).substr(5);
     long off = 0;

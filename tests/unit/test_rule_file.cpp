@@ -11,7 +11,7 @@ using namespace syschaos;
 TEST(RuleFile, YamlMapsAndStraceStrings) {
   auto rules = parse_rule_text(R"(
 faults:
-  - syscalls: [openat, read]
+  - syscalls: [openat, stat]
     error: {EIO: 3, EINTR: 1}
     path: ["/etc/*", "*.conf"]
     prob: 0.5
