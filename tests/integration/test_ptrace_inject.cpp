@@ -246,3 +246,24 @@ TEST_F(Sandbox, RulesFromYamlFile) {
                         dir_ + "/sub/target.txt", "3"});
   EXPECT_EQ(lines(r.out), (std::vector<std::string>{"ok", "EPERM", "ok"})) << r.err;
 }
+
+TEST_F(Sandbox, CommFilterMatchesTheThreadName) {
+  auto hit = inject({"getppid:retval=7:comm=probe_ca*"}, {prog("probe_calls"), "getppid", "1"});
+  EXPECT_EQ(hit.out, "7\n") << hit.err;
+  auto miss = inject({"getppid:retval=7:comm=nginx"}, {prog("probe_calls"), "getppid", "1"});
+  EXPECT_NE(miss.out, "7\n");
+}
+
+TEST_F(Sandbox, PokeExitRewritesTheBuffer) {
+  // read(fd, buf, 64): @arg2 is buf; after the real read, its first bytes become "XY".
+  // (The first read of a file is the dynamic loader reading libc.)
+  auto r = inject({"read:poke_exit=@arg2=5859:fd=file:when=2"}, {prog("probe_calls"), "readprint", dir_ + "/sub/target.txt"});
+  EXPECT_EQ(r.out, "XYrget\n") << r.err;
+}
+
+TEST_F(Sandbox, SubstitutePureSyscall) {
+  // The unlink is replaced by getpid and reports success; the file stays.
+  auto r = inject({"unlink,unlinkat:retval=0:syscall=getpid"}, {"/bin/rm", dir_ + "/sub/other.txt"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(::access((dir_ + "/sub/other.txt").c_str(), F_OK), 0);
+}

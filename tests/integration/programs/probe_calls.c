@@ -8,6 +8,7 @@
 //   timed_open PATH        one open(PATH), printing "ms=<elapsed>"
 //   signal N               getppid() N times with a SIGUSR1 counter, prints "signals=<n>"
 //   readfd FILE N          N reads from FILE, then N reads from a pipe: "file ok", "pipe EIO"...
+//   readprint FILE         one read(FILE, 64 bytes), printing the bytes read
 //   exit CODE              exits with CODE
 #define _GNU_SOURCE
 #include <errno.h>
@@ -91,6 +92,13 @@ int main(int argc, char** argv) {
       printf("pipe ");
       report(r);
     }
+  } else if (!strcmp(mode, "readprint") && argc == 3) {
+    char buf[65] = {0};
+    int fd = open(argv[2], O_RDONLY);
+    if (fd < 0) return 101;
+    long n = read(fd, buf, 64);
+    if (n < 0) report(n);
+    else printf("%s", buf);
   } else if (!strcmp(mode, "exit") && argc == 3) {
     return atoi(argv[2]);
   } else {
