@@ -1,6 +1,7 @@
 #include "target/cgroup_paths.hpp"
 
 #include <dirent.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,8 +9,6 @@
 #include <cerrno>
 #include <charconv>
 #include <memory>
-
-#include <fmt/ranges.h>
 
 #include "target/proc_files.hpp"
 
@@ -58,9 +57,15 @@ std::string unescape_mountinfo(std::string_view field) {
 // these are the flags the kernel prints (cgroup1_show_options), everything else is a
 // controller or "name=...".
 bool is_cgroup1_mount_flag(std::string_view option) {
-  static constexpr std::string_view kFlags[] = {
-      "rw", "ro", "none", "noprefix", "xattr", "clone_children", "cpuset_v2_mode",
-      "favordynmods", "nofavordynmods"};
+  static constexpr std::string_view kFlags[] = {"rw",
+                                                "ro",
+                                                "none",
+                                                "noprefix",
+                                                "xattr",
+                                                "clone_children",
+                                                "cpuset_v2_mode",
+                                                "favordynmods",
+                                                "nofavordynmods"};
   if (std::find(std::begin(kFlags), std::end(kFlags), option) != std::end(kFlags)) return true;
   return option.starts_with("release_agent=");
 }
@@ -240,8 +245,7 @@ Result<std::vector<CgroupMembership>> read_proc_cgroup(pid_t pid) {
 }
 
 std::optional<std::string> cgroup_path_to_dir(const std::vector<CgroupMount>& mounts,
-                                              std::string_view hierarchy,
-                                              std::string_view path) {
+                                              std::string_view hierarchy, std::string_view path) {
   // A path with ".." lies outside our cgroup namespace: no mount of ours shows it.
   if (!path.starts_with('/') || has_dotdot_component(path)) return std::nullopt;
   for (const CgroupMount& mount : mounts) {
@@ -260,9 +264,10 @@ Result<std::string> cgroup_dir_from(std::string_view proc_cgroup,
   for (const CgroupMembership& membership : *memberships) {
     if (!membership.in(hierarchy)) continue;
     if (auto dir = cgroup_path_to_dir(mounts, hierarchy, membership.path)) return *dir;
-    return Error(fmt::format("the {} cgroup {} is not visible through any mount of that "
-                             "hierarchy in /proc/self/mountinfo",
-                             hierarchy_display_name(hierarchy), membership.path));
+    return Error(
+        fmt::format("the {} cgroup {} is not visible through any mount of that "
+                    "hierarchy in /proc/self/mountinfo",
+                    hierarchy_display_name(hierarchy), membership.path));
   }
   return Error(fmt::format("the process is in no {} hierarchy", hierarchy_display_name(hierarchy)));
 }

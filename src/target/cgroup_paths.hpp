@@ -56,8 +56,7 @@ Result<std::vector<CgroupMembership>> read_proc_cgroup(pid_t pid);
 // The directory showing cgroup `path` of `hierarchy` through one of `mounts`, or nullopt when
 // no mount of that hierarchy shows it (e.g. every mount's root lies elsewhere).
 std::optional<std::string> cgroup_path_to_dir(const std::vector<CgroupMount>& mounts,
-                                              std::string_view hierarchy,
-                                              std::string_view path);
+                                              std::string_view hierarchy, std::string_view path);
 
 // The directory of the cgroup that `proc_cgroup` (the text of /proc/PID/cgroup) gives for
 // `hierarchy`, via `mounts`. Does not check that the directory exists.

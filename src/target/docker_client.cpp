@@ -1,11 +1,16 @@
 #include "target/docker_client.hpp"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
-
 #include <nlohmann/json.hpp>
+
+#include "core/unique_fd.hpp"
 
 namespace syschaos {
 
@@ -37,6 +42,19 @@ bool is_connection_failure(CURLcode code) {
          code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING;
 }
 
+// 0 when a unix socket at `path` accepts a connection, else connect(2)'s errno.
+int unix_socket_connect_errno(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof address.sun_path) return ENAMETOOLONG;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd socket_fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!socket_fd) return errno;
+  if (::connect(socket_fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+    return errno;
+  return 0;
+}
+
 std::string strip_leading_slash(std::string_view name) {
   while (name.starts_with('/')) name.remove_prefix(1);
   return std::string(name);
@@ -59,7 +77,8 @@ DockerClient::~DockerClient() = default;
 
 Result<DockerClient> DockerClient::from_environment() {
   const char* host = std::getenv("DOCKER_HOST");
-  auto socket = docker_socket_from_host(host ? std::optional<std::string_view>(host) : std::nullopt);
+  auto socket =
+      docker_socket_from_host(host ? std::optional<std::string_view>(host) : std::nullopt);
   if (!socket) return socket.error();
   return for_socket(std::move(*socket));
 }
@@ -131,7 +150,13 @@ Result<HttpResponse> DockerClient::request(std::string_view method, std::string_
   code = curl_easy_perform(curl);
   if (code != CURLE_OK) {
     std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
-    if (is_connection_failure(code)) return docker_unreachable(socket_path_, detail);
+    if (is_connection_failure(code)) {
+      // curl words a refused unix socket as a TCP failure ("port 80"); connect(2) on the
+      // socket itself names the real cause (ENOENT, EACCES, ECONNREFUSED).
+      if (int err = unix_socket_connect_errno(socket_path_))
+        detail = Error::sys("connect", err).message();
+      return docker_unreachable(socket_path_, detail);
+    }
     return Error(fmt::format("Docker API {} {} failed: {}", method, path, detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
@@ -160,8 +185,7 @@ Result<std::optional<ContainerInfo>> DockerClient::find_container(std::string_vi
   // Docker shows names with a leading '/' ("/web"); accept them as written there.
   std::string name = strip_leading_slash(name_or_id);
   if (name.empty()) return Error("empty container name");
-  auto response =
-      request("GET", fmt::format("/containers/{}/json", url_escape_path_segment(name)));
+  auto response = request("GET", fmt::format("/containers/{}/json", url_escape_path_segment(name)));
   if (!response) return response.error();
   return container_from_inspect_response(name, *response);
 }
@@ -206,8 +230,8 @@ Result<ContainerInfo> parse_container_inspect(std::string_view json_text) {
   }
 }
 
-Result<std::optional<ContainerInfo>> container_from_inspect_response(
-    std::string_view name_or_id, const HttpResponse& response) {
+Result<std::optional<ContainerInfo>> container_from_inspect_response(std::string_view name_or_id,
+                                                                     const HttpResponse& response) {
   if (response.status == 404) return std::optional<ContainerInfo>();
   std::string path = fmt::format("/containers/{}/json", name_or_id);
   if (response.status != 200) return docker_api_error("GET", path, response);
@@ -229,8 +253,8 @@ Error docker_api_error(std::string_view method, std::string_view path,
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
   if (message.empty())
     return Error(fmt::format("Docker API {} {} failed: HTTP {}", method, path, response.status));
-  return Error(fmt::format("Docker API {} {} failed: HTTP {}: {}", method, path, response.status,
-                           message));
+  return Error(
+      fmt::format("Docker API {} {} failed: HTTP {}: {}", method, path, response.status, message));
 }
 
 Error docker_unreachable(std::string_view socket_path, std::string_view detail) {
@@ -240,8 +264,8 @@ Error docker_unreachable(std::string_view socket_path, std::string_view detail) 
 std::string url_escape_path_segment(std::string_view segment) {
   std::string out;
   for (unsigned char c : segment) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved)
       out.push_back(static_cast<char>(c));
     else

@@ -29,8 +29,8 @@ struct ContainerInfo {
   bool running = false;  // State.Running: true while paused or restarting too
   bool paused = false;
   bool restarting = false;
-  pid_t pid = 0;         // main process in the host's pid namespace; 0 when not running
-  std::string status;    // State.Status: created, running, paused, restarting, exited, dead, ...
+  pid_t pid = 0;       // main process in the host's pid namespace; 0 when not running
+  std::string status;  // State.Status: created, running, paused, restarting, exited, dead, ...
 
   std::string short_id() const { return id.substr(0, 12); }
 };
@@ -86,8 +86,8 @@ Result<ContainerInfo> parse_container_inspect(std::string_view json);
 
 // Maps the answer to an inspect call: 200 -> the container, 404 -> nullopt, anything else
 // -> the error Docker gives.
-Result<std::optional<ContainerInfo>> container_from_inspect_response(
-    std::string_view name_or_id, const HttpResponse& response);
+Result<std::optional<ContainerInfo>> container_from_inspect_response(std::string_view name_or_id,
+                                                                     const HttpResponse& response);
 
 // "Docker API GET /x failed: HTTP 500: <Docker's message>" from a non-2xx answer.
 Error docker_api_error(std::string_view method, std::string_view path,

@@ -1,12 +1,11 @@
 #include "target/launch_target.hpp"
 
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
-
-#include <fmt/ranges.h>
 
 namespace syschaos {
 
@@ -41,14 +40,16 @@ Result<std::string> find_executable(std::string_view name, std::string_view sear
     std::string file(name);
     int err = exec_check(file);
     if (err == 0) return file;
-    if (err == ENOENT || err == ENOTDIR) return Error::sys(fmt::format("command not found: {}", name), err);
+    if (err == ENOENT || err == ENOTDIR)
+      return Error::sys(fmt::format("command not found: {}", name), err);
     return Error::sys(fmt::format("cannot execute {}", name), err);
   }
   std::string not_executable;  // execvp goes on after EACCES, and reports it if nothing else runs
   size_t start = 0;
   for (;;) {
     size_t end = search_path.find(':', start);
-    std::string_view dir = search_path.substr(start, end == std::string_view::npos ? end : end - start);
+    std::string_view dir =
+        search_path.substr(start, end == std::string_view::npos ? end : end - start);
     std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, name);
     int err = exec_check(candidate);
     if (err == 0) return candidate;

@@ -64,7 +64,9 @@ std::optional<pid_t> parse_tgid(std::string_view status) {
 
 bool process_gone(int err) { return err == ENOENT || err == ESRCH; }
 
-Error no_such_process(pid_t pid) { return Error(fmt::format("no process with pid {}", pid), ESRCH); }
+Error no_such_process(pid_t pid) {
+  return Error(fmt::format("no process with pid {}", pid), ESRCH);
+}
 
 Result<ProcStat> read_proc_stat(pid_t pid) {
   std::string path = fmt::format("/proc/{}/stat", pid);

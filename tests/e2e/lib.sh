@@ -75,10 +75,23 @@ e2e_init() {
   trap _cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  _remove_stale_containers
   if ! docker image inspect "$NGINX_IMAGE" >/dev/null 2>&1; then
     info "building $NGINX_IMAGE"
     bash "$REPO_ROOT/scripts/build-images.sh" >&2 || fail "could not build $NGINX_IMAGE"
   fi
+}
+
+# Containers of earlier runs that were killed before their trap ran (a ctest timeout sends
+# SIGKILL): their name carries the test's pid, which is gone.
+_remove_stale_containers() {
+  local name pid
+  for name in $(docker ps -a --filter name=syschaos-e2e- --format '{{.Names}}' 2>/dev/null); do
+    pid=$(sed -nE 's/^syschaos-e2e-.*-([0-9]+)-[0-9]+$/\1/p' <<<"$name")
+    [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null || continue
+    info "removing stale container $name"
+    docker rm -f "$name" >/dev/null 2>&1
+  done
 }
 
 # start_nginx: runs the demo container; sets CONTAINER, PORT, BASE_URL; waits until GET / = 200.

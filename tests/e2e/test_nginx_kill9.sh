@@ -34,7 +34,7 @@ kill -KILL "$SC_PID"
 wait "$SC_PID" 2>/dev/null
 info "syschaos killed with SIGKILL"
 for p in "${inflight[@]}"; do wait "$p" 2>/dev/null; done
-inflight_codes=$(cat "$TMP"/inflight.*.code | tr '\n' ' ')
+inflight_codes=$(for f in "$TMP"/inflight.*.code; do echo "$(cat "$f")"; done | tr '\n' ' ')
 info "requests in flight at the kill got: $inflight_codes"
 
 expect_codes / 200 10 "after kill -9"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Bad input is one clear line on stderr and exit code 2, with nothing injected: an unknown
+# or stopped container, an unknown syscall, errno or key. The running container is untouched.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+start_nginx
+
+# expect_usage_error DESCRIPTION ARGS...: syschaos must exit 2 at once with one stderr line.
+expect_usage_error() {
+  local what=$1; shift
+  local rc lines
+  timeout 10 "$SYSCHAOS" "$@" >"$TMP/out" 2>"$TMP/err"
+  rc=$?
+  lines=$(grep -c . "$TMP/err")
+  ((rc == 2)) || fail "$what: exit code $rc, expected 2 (stderr: $(cat "$TMP/err"))"
+  ((lines == 1)) || fail "$what: $lines stderr lines, expected one: $(cat "$TMP/err")"
+  [[ ! -s $TMP/out ]] || fail "$what: printed on stdout: $(cat "$TMP/out")"
+  info "$what: exit 2: $(cat "$TMP/err")"
+}
+
+expect_usage_error "unknown container" inject --container "syschaos-no-such-$$" \
+  --fault 'openat:error=ENOENT' --duration 2s
+expect_usage_error "unknown syscall" inject --container "$CONTAINER" \
+  --fault 'opnat:error=ENOENT' --duration 2s
+expect_usage_error "unknown errno" inject --container "$CONTAINER" \
+  --fault 'openat:error=ENOSUCH' --duration 2s
+expect_usage_error "unknown key" inject --container "$CONTAINER" \
+  --fault 'openat:error=ENOENT:colour=blue' --duration 2s
+
+stopped=syschaos-e2e-$TEST_NAME-stopped-$$-$RANDOM
+_containers+=("$stopped")
+docker create --name "$stopped" --network host "$NGINX_IMAGE" >/dev/null
+expect_usage_error "stopped container" inject --container "$stopped" \
+  --fault 'openat:error=ENOENT' --duration 2s
+
+expect_codes / 200 3 "after the rejected runs"
+check_not_traced
+info "PASS"
