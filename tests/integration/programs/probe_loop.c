@@ -29,10 +29,14 @@ int main(int argc, char** argv) {
     iterations++;
     char line[128];
     int len = snprintf(line, sizeof line, "iterations=%ld ok=%ld fail=%ld\n", iterations, ok, fail);
-    int out = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    // Written aside and renamed, so a reader never sees a half-written file.
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", argv[2]);
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out >= 0) {
       (void)!write(out, line, (size_t)len);
       close(out);
+      rename(tmp, argv[2]);
     }
     nanosleep(&pause, NULL);
   }
