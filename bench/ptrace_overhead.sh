@@ -21,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 source "$root/scripts/nginx-conf.sh"
 
-SYSCHAOS=${1:-${SYSCHAOS:-$root/build/syschaos}}
+SYSCHAOS=${1:-${SYSCHAOS:-$root/${BUILD_DIR:-build}/syschaos}}
 DURATION=${DURATION:-8}
 REPEAT=${REPEAT:-3}
 CONNECTIONS=${CONNECTIONS:-8}

@@ -16,7 +16,7 @@ source scripts/nginx-conf.sh
 FAULT=${FAULT:-'openat:error=ENOENT:path=*/index.html'}
 DURATION=${DURATION:-8s}
 REQUESTS=${REQUESTS:-10}
-SYSCHAOS=${SYSCHAOS:-$PWD/build/syschaos}
+SYSCHAOS=${SYSCHAOS:-$PWD/${BUILD_DIR:-build}/syschaos}
 
 if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }

@@ -2,6 +2,7 @@
 # Installs everything syschaos needs from Debian 12's packages and makes sure a Docker daemon
 # answers. Idempotent and fast when all is there: one dpkg-query, one `docker info`.
 # Works on a fresh machine without systemd (starts dockerd itself, logs to a file).
+# A new Debian dependency of the project is added to PACKAGES below, nowhere else.
 #
 #   SYSCHAOS_SKIP_DOCKER=1   do not start dockerd (e2e tests then skip, the demo uses a local nginx)
 set -euo pipefail
@@ -17,6 +18,7 @@ PACKAGES=(
   # libraries
   libbpf-dev bpftool libseccomp-dev libfuse3-dev fuse3 libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libspdlog-dev libfmt-dev libcurl4-openssl-dev libcapstone-dev
+  libcpp-httplib-dev  # the observe module's Prometheus exporter
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo target, e2e and benchmark tools

@@ -14,6 +14,7 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", "syschaos 0.1.0");
   Action action;
   register_inject(app, action);
+  register_monitor(app, action);
   register_info(app, action);
   try {
     app.parse(argc, argv);

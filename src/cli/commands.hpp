@@ -14,5 +14,6 @@ using Action = std::function<int()>;
 
 void register_inject(CLI::App& app, Action& action);
 void register_info(CLI::App& app, Action& action);
+void register_monitor(CLI::App& app, Action& action);
 
 }  // namespace syschaos::cli

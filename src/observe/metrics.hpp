@@ -38,6 +38,9 @@ struct ResourceStats {
   std::optional<uint64_t> memory_bytes;       // current
   std::optional<uint64_t> memory_peak_bytes;
   std::optional<uint64_t> memory_limit_bytes;
+  // current minus inactive file cache: what `docker stats` and the kubelet call usage,
+  // the memory that cannot simply be dropped under pressure
+  std::optional<uint64_t> memory_working_set_bytes;
   std::optional<uint64_t> oom_events;         // cumulative
   std::optional<uint64_t> oom_kills;          // cumulative
   std::optional<uint64_t> io_read_bytes;      // cumulative
@@ -46,6 +49,14 @@ struct ResourceStats {
   std::optional<uint64_t> net_rx_bytes, net_tx_bytes;      // cumulative, all non-loopback
   std::optional<uint64_t> net_rx_packets, net_tx_packets;  // interfaces of the netns, or
   std::optional<uint64_t> net_rx_drops, net_tx_drops;      // loopback too if it is the only one
+  // Set with the net_* fields: true when processes outside the target share its network
+  // namespace (--network host, a --pid target in the host's namespace), so the counters
+  // include traffic that is not the target's.
+  std::optional<bool> network_shared;
+  // How the values were measured: "cgroup v2", "cgroup v1", "cgroup v2+v1" (hybrid host:
+  // the v2 cgroup for what it offers, v1 controllers for the rest) or "processes" (summed
+  // from /proc/PID for a target without a cgroup of its own). Empty when unknown.
+  std::string source;
 };
 
 struct Interval {

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The in-kernel half of syschaos's syscall monitor: counts, errors by errno and log2
+ * latency histograms per syscall for a set of target processes, aggregated in per-CPU maps
+ * that user space reads once per interval. No per-call work happens in user space.
+ *
+ * Programs (all BTF-enabled raw tracepoints, "tp_btf", which need no ftrace trampoline):
+ *   raw_syscalls:sys_enter     remember when a target thread entered a call
+ *   raw_syscalls:sys_exit      count the call, its outcome and latency; maybe emit an event
+ *   sched:sched_process_fork   a target's new child process becomes a target
+ *   sched:sched_process_exit   a target whose last thread exits leaves the set
+ * Layouts, the epoch scheme and the helpers are in syscall_monitor.h. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "syscall_monitor.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before load: constant for the verifier, which drops dead branches. */
+const volatile __u64 slow_call_threshold_ns = 0; /* 0 = no slow-call events */
+const volatile bool failed_call_events = false;
+
+/* Written by user space at any time through the mmapped .bss. */
+__u32 epoch = 0;            /* the half that programs write into (0/1) */
+__u64 cgroup_id_filter = 0; /* non-zero: calls from this cgroup v2 id count too */
+__u32 cgroup_tree_filter = 0; /* 1: calls from the cgroup in cgroup_tree[0] or below count too */
+
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+
+/* Thread-group ids of the targets. User space seeds it; forks and exits keep it current.
+ * max_entries is set by user space before load (SyscallMonitorOptions::max_processes). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 8192);
+  __type(key, __u32);
+  __type(value, __u8);
+} target_tgids SEC(".maps");
+
+/* The call each target thread is in. Task-local storage rather than a hash keyed by tid:
+ * it has no size limit to pick and the kernel frees it with the thread. */
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct sm_call_start);
+} call_starts SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SM_EPOCHS * SM_MAX_SYSCALLS);
+  __type(key, __u32);
+  __type(value, struct sm_syscall_stats);
+} syscall_stats SEC(".maps");
+
+/* Sparse (epoch, syscall, errno slot) -> count: a dense array would take 2 MiB per CPU. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, SM_ERRNO_MAP_ENTRIES);
+  __type(key, __u32);
+  __type(value, __u64);
+} errno_counts SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SM_EPOCHS * SM_COUNTERS);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+/* The cgroup (v2) that set_cgroup_filter_path() names, as an fd in slot 0. */
+struct {
+  __uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} cgroup_tree SEC(".maps");
+
+/* Slow or failed calls, when asked for. Size set by user space before load. */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4096);
+} call_events SEC(".maps");
+
+static __always_inline void count(__u32 e, enum sm_counter which) {
+  __u32 key = e * SM_COUNTERS + which;
+  __u64 *c = bpf_map_lookup_elem(&counters, &key);
+  /* Per-CPU slot, and programs on one tracepoint never nest on a CPU: no atomics needed. */
+  if (c) *c += 1;
+}
+
+static __always_inline bool is_target(__u32 tgid) {
+  if (bpf_map_lookup_elem(&target_tgids, &tgid)) return true;
+  __u64 cgid = READ_ONCE_U64(cgroup_id_filter);
+  if (cgid && bpf_get_current_cgroup_id() == cgid) return true;
+  if (READ_ONCE_U32(cgroup_tree_filter) && bpf_current_task_under_cgroup(&cgroup_tree, 0) == 1)
+    return true;
+  return false;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sm_sys_enter, struct pt_regs *regs, long id) {
+  if (!is_target(bpf_get_current_pid_tgid() >> 32)) return 0;
+  struct sm_call_start *start = bpf_task_storage_get(&call_starts, bpf_get_current_task_btf(), 0,
+                                                     BPF_LOCAL_STORAGE_GET_F_CREATE);
+  /* No storage (allocation failed): the call is still counted at exit, without latency. */
+  if (!start) return 0;
+  start->nr = id;
+  start->start_ns = bpf_ktime_get_ns();
+  return 0;
+}
+
+static __always_inline void record_errno(__u32 e, __u32 nr, __u32 err) {
+  __u32 key = sm_errno_key(e, nr, sm_errno_slot(err));
+  __u64 *c = bpf_map_lookup_elem(&errno_counts, &key);
+  if (!c) {
+    __u64 zero = 0;
+    /* NOEXIST: another CPU may insert the same key at the same moment; either way the
+     * element exists afterwards and this CPU adds to its own slot of it. */
+    bpf_map_update_elem(&errno_counts, &key, &zero, BPF_NOEXIST);
+    c = bpf_map_lookup_elem(&errno_counts, &key);
+  }
+  if (c)
+    *c += 1;
+  else
+    count(e, SM_COUNTER_ERRNO_UNRECORDED); /* map full */
+}
+
+static __always_inline void emit_event(__u32 e, __u64 pid_tgid, long nr, long ret, __u64 now,
+                                       __u64 duration, __u32 flags) {
+  struct sm_call_event *ev = bpf_ringbuf_reserve(&call_events, sizeof(*ev), 0);
+  if (!ev) {
+    count(e, SM_COUNTER_EVENTS_LOST);
+    return;
+  }
+  ev->end_ns = now;
+  ev->duration_ns = duration;
+  ev->ret = ret;
+  ev->tgid = pid_tgid >> 32;
+  ev->tid = (__u32)pid_tgid;
+  ev->nr = nr;
+  ev->flags = flags;
+  bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+  bpf_ringbuf_submit(ev, 0);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
+  __u64 now = bpf_ktime_get_ns();
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!is_target(pid_tgid >> 32)) return 0;
+
+  long nr = BPF_CORE_READ(regs, orig_ax);
+  __u64 duration = 0;
+  bool timed = false;
+  struct sm_call_start *start =
+      bpf_task_storage_get(&call_starts, bpf_get_current_task_btf(), 0, 0);
+  if (start && start->start_ns) {
+    /* The number seen at entry wins: rt_sigreturn restores orig_ax to -1 before its exit.
+     * A different number means the entry belongs to another call (the thread left and
+     * rejoined the targets mid-call), so its time is not this call's. */
+    if (start->nr == nr || nr == -1) {
+      nr = start->nr;
+      duration = now - start->start_ns;
+      timed = true;
+    }
+    start->start_ns = 0;
+  }
+
+  /* One read of the epoch: every update of this call lands in the same half. */
+  __u32 e = READ_ONCE_U32(epoch) & 1;
+  __u32 err = sm_errno_of(ret);
+
+  if (nr < 0 || nr >= SM_MAX_SYSCALLS) {
+    count(e, SM_COUNTER_UNKNOWN_NR_CALLS);
+    if (err) count(e, SM_COUNTER_UNKNOWN_NR_ERRORS);
+  } else {
+    __u32 key = e * SM_MAX_SYSCALLS + (__u32)nr;
+    struct sm_syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &key);
+    if (!stats) return 0; /* cannot happen: key < max_entries */
+    stats->calls += 1;
+    if (timed) {
+      stats->latency_sum_ns += duration;
+      __u32 bucket = sm_latency_bucket(duration);
+      if (bucket < SM_LATENCY_BUCKETS) stats->latency_log2[bucket] += 1;
+    } else {
+      count(e, SM_COUNTER_UNTIMED_CALLS);
+    }
+    if (err) {
+      stats->errors += 1;
+      record_errno(e, (__u32)nr, err);
+    }
+  }
+
+  __u32 flags = 0;
+  if (slow_call_threshold_ns && timed && duration >= slow_call_threshold_ns) flags |= SM_EVENT_SLOW;
+  if (failed_call_events && err) flags |= SM_EVENT_FAILED;
+  if (flags) {
+    if (timed) flags |= SM_EVENT_DURATION_KNOWN;
+    emit_event(e, pid_tgid, nr, ret, now, duration, flags);
+  }
+  return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sm_process_fork, struct task_struct *parent, struct task_struct *child) {
+  __u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+  __u32 child_tgid = BPF_CORE_READ(child, tgid);
+  /* A new thread (CLONE_THREAD) shares its creator's tgid and is covered already. */
+  if (child_tgid == parent_tgid) return 0;
+  if (!bpf_map_lookup_elem(&target_tgids, &parent_tgid)) return 0;
+  __u8 one = 1;
+  if (bpf_map_update_elem(&target_tgids, &child_tgid, &one, BPF_ANY))
+    count(READ_ONCE_U32(epoch) & 1, SM_COUNTER_FORKS_UNTRACKED);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sm_process_exit, struct task_struct *task) {
+  /* Fires for every exiting thread, after it has decremented signal->live. The process is
+   * gone only when the last one leaves (the leader may exit before its other threads).
+   * Reading `live` rather than the tracepoint's group_dead argument keeps the program
+   * loadable on kernels before 6.16, whose tracepoint has only the task argument. */
+  if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
+  __u32 tgid = BPF_CORE_READ(task, tgid);
+  bpf_map_delete_elem(&target_tgids, &tgid);
+  return 0;
+}
