@@ -16,6 +16,10 @@
 #include "core/rule_file.hpp"
 #include "inject/event_log.hpp"
 #include "inject/ptrace/ptrace_engine.hpp"
+#include "observe/interval_writer.hpp"
+#include "observe/monitor.hpp"
+
+#include <thread>
 
 namespace syschaos::cli {
 
@@ -33,6 +37,32 @@ struct InjectOptions {
   std::string events;
   bool dry_run = false;
   bool quiet = false;
+  std::string monitor_out;
+};
+
+// Passes events on to --events, and tells the in-process monitor about calls the engine
+// answered itself (the kernel's counters cannot name them).
+class EventTee final : public EventSink {
+ public:
+  EventTee(EventSink* next, Monitor* monitor) : next_(next), monitor_(monitor) {}
+  void on_event(const InjectionEvent& e) override {
+    if (next_) next_->on_event(e);
+    if (monitor_ && e.replaced) monitor_->note_replaced_call(e.nr, e.result < 0 ? static_cast<int>(-e.result) : 0);
+  }
+
+ private:
+  EventSink* next_;
+  Monitor* monitor_;
+};
+
+// Writes each interval of the in-process monitor to the --monitor file.
+class MonitorFileSink final : public IntervalSink {
+ public:
+  explicit MonitorFileSink(IntervalWriter& w) : w_(w) {}
+  void on_interval(const Interval& iv) override { (void)w_.write(iv); }
+
+ private:
+  IntervalWriter& w_;
 };
 
 int fail_usage(const std::string& message) {
@@ -98,6 +128,29 @@ int run_inject(InjectOptions& o) {
   options.dry_run = o.dry_run;
   options.stop_signals = {SIGINT, SIGTERM, SIGHUP};
 
+  // --monitor: the eBPF monitor watches the same target from a thread of this process
+  // while the engine injects, so the time series shows the faults' effect.
+  std::unique_ptr<Monitor> monitor;
+  std::unique_ptr<IntervalWriter> monitor_writer;
+  if (!o.monitor_out.empty()) {
+    if (!o.command.empty()) return fail_usage("--monitor needs a running target (--pid, --container or --cgroup); use 'syschaos monitor -- COMMAND' for a command");
+    if (!o.monitor_out.ends_with(".jsonl") && !o.monitor_out.ends_with(".csv"))
+      return fail_usage("--monitor: the file name must end in .jsonl or .csv");
+    MonitorOptions mo;
+    auto m = Monitor::create(**target, mo);
+    if (!m) {
+      std::fprintf(stderr, "syschaos: --monitor: %s\n", m.error().message().c_str());
+      return kExitFailure;
+    }
+    monitor = std::move(*m);
+    auto w = IntervalWriter::open(o.monitor_out, (*target)->describe());
+    if (!w) return fail_usage(w.error().message());
+    monitor_writer = std::move(*w);
+  }
+
+  EventTee tee(options.events, monitor.get());
+  if (monitor) options.events = &tee;
+
   FaultEvaluator faults(rules, seed);
   auto engine = PtraceEngine::create();
   if (!o.quiet)
@@ -105,7 +158,17 @@ int run_inject(InjectOptions& o) {
                  o.dry_run ? "dry run of" : "injecting", rules.size(), (*target)->describe().c_str(),
                  std::string(engine->name()).c_str(),
                  options.duration ? (" for " + format_duration(*options.duration)).c_str() : "");
+  std::thread monitor_thread;
+  std::optional<MonitorFileSink> monitor_sink;
+  if (monitor) {
+    monitor_sink.emplace(*monitor_writer);
+    monitor_thread = std::thread([&] { (void)monitor->run({&*monitor_sink}); });
+  }
   auto report = engine->run(**target, faults, options);
+  if (monitor) {
+    monitor->stop();
+    monitor_thread.join();
+  }
   if (!report) {
     std::fprintf(stderr, "syschaos: %s\n", report.error().message().c_str());
     return kExitFailure;
@@ -141,6 +204,7 @@ void register_inject(CLI::App& app, Action& action) {
   sub->add_option("--events", o->events, "Write one JSON line per matched call to this file");
   sub->add_flag("--dry-run", o->dry_run, "Match and count, but change nothing");
   sub->add_flag("--quiet,-q", o->quiet, "No messages or summary on stderr");
+  sub->add_option("--monitor", o->monitor_out, "Also watch the target's syscalls and resources with the eBPF monitor, one record per second to FILE.jsonl or .csv");
   sub->add_option("command", o->command, "Launch mode: the command to run, after --");
   sub->callback([o, &action] { action = [o] { return run_inject(*o); }; });
 }

@@ -32,6 +32,8 @@ struct InjectionEvent {
   std::string action;              // "error=ENOENT", "delay_enter=1s", ...
   int err = 0;                     // the errno injected, 0 for none
   bool injected = true;            // false with --dry-run
+  bool replaced = false;           // the real call was skipped (error= or retval=)
+  int64_t result = 0;              // what the program saw instead, when replaced
 };
 
 class EventSink {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/syscall_table.hpp"
 #include "core/unique_fd.hpp"
 #include "observe/resource_sampler.hpp"
 #include "observe/syscall_monitor.hpp"
@@ -134,6 +135,44 @@ Result<pid_t> Monitor::launch() {
   return pid;
 }
 
+void Monitor::note_replaced_call(int nr, int err) {
+  std::lock_guard lock(replaced_mutex_);
+  replaced_[{nr, err}]++;
+}
+
+void Monitor::merge_replaced(Interval& iv) {
+  std::map<std::pair<int, int>, uint64_t> taken;
+  {
+    std::lock_guard lock(replaced_mutex_);
+    taken.swap(replaced_);
+  }
+  for (const auto& [key, n] : taken) {
+    auto [nr, err] = key;
+    auto it = std::find_if(iv.syscalls.begin(), iv.syscalls.end(), [nr = nr](const auto& s) { return s.nr == nr; });
+    if (it == iv.syscalls.end()) {
+      SyscallStats s;
+      s.nr = nr;
+      s.name = SyscallTable::native().name(nr);
+      iv.syscalls.push_back(std::move(s));
+      it = std::prev(iv.syscalls.end());
+    }
+    it->calls += n;
+    iv.total_calls += n;
+    if (err) {
+      it->errors += n;
+      iv.total_errors += n;
+      auto e = std::find_if(it->errnos.begin(), it->errnos.end(), [err = err](const auto& p) { return p.first == err; });
+      if (e == it->errnos.end()) {
+        it->errnos.emplace_back(err, n);
+        std::sort(it->errnos.begin(), it->errnos.end());
+      } else {
+        e->second += n;
+      }
+    }
+  }
+  std::stable_sort(iv.syscalls.begin(), iv.syscalls.end(), [](const auto& a, const auto& b) { return a.calls > b.calls; });
+}
+
 void Monitor::refresh_processes(Interval& interval) {
   if (launched_ > 0) {
     interval.processes = syscalls_->tracked_processes();
@@ -194,6 +233,7 @@ Result<MonitorReport> Monitor::run(const std::vector<IntervalSink*>& sinks) {
     iv.end_unix = unix_now();
     start_unix = iv.end_unix;
     refresh_processes(iv);
+    merge_replaced(iv);
     if (launched_ > 0) {
       if (!report.launched_status) {
         int status = 0;

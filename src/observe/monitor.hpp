@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +56,10 @@ class Monitor {
   // Runs until the duration ends, a stop signal arrives, stop() is called or the target
   // exits (after one final interval). Launch mode starts the command here.
   Result<MonitorReport> run(const std::vector<IntervalSink*>& sinks);
+  // Calls an injection engine of this process skipped and answered itself: the kernel's
+  // counters see them only as "syscall -1", so they are added to the next interval under
+  // their real name (with no latency). Safe from any thread.
+  void note_replaced_call(int nr, int err);
   // Asks run() to end after the current tick; safe from any thread.
   void stop() { stop_requested_ = true; }
   const std::string& resource_source() const { return resource_source_; }
@@ -71,6 +77,9 @@ class Monitor {
   std::vector<pid_t> known_;
   pid_t launched_ = 0;
   std::atomic<bool> stop_requested_{false};
+  std::mutex replaced_mutex_;
+  std::map<std::pair<int, int>, uint64_t> replaced_;  // (nr, errno or 0) -> calls
+  void merge_replaced(Interval& interval);
 };
 
 }  // namespace syschaos

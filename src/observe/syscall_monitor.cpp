@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <optional>
 #include <mutex>
 #include <thread>
 
@@ -79,6 +81,15 @@ Result<uint32_t> lookup_all(int map_fd, uint32_t max_entries, uint32_t* keys, vo
     first = false;
   }
   return total;
+}
+
+// The Tgid: line of /proc/TID/status; /proc shows every thread id, listed or not.
+std::optional<pid_t> thread_group_of(pid_t tid) {
+  std::ifstream in(fmt::format("/proc/{}/status", tid));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Tgid:", 0) == 0) return static_cast<pid_t>(std::atol(line.c_str() + 5));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -197,10 +208,16 @@ Result<void> SyscallMonitor::add_process(pid_t tgid) {
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)));
   if (!pidfd) {
     if (errno == ESRCH) return Error(fmt::format("no process {}", tgid), ESRCH);
-    if (errno == EINVAL)
-      return Error(fmt::format("{} is a thread, not a process: pass its thread-group id", tgid),
-                   EINVAL);
-    return Error::sys(fmt::format("pidfd_open({})", tgid));
+    int err = errno;
+    // A thread id that is not its group's leader: EINVAL before Linux 6.9, ENOENT after.
+    if (err == EINVAL || err == ENOENT) {
+      if (auto leader = thread_group_of(tgid); leader && *leader != tgid)
+        return Error(fmt::format("{} is a thread of process {}, not a process: pass its "
+                                 "thread-group id",
+                                 tgid, *leader),
+                     err);
+    }
+    return Error::sys(fmt::format("pidfd_open({})", tgid), err);
   }
   uint32_t key = static_cast<uint32_t>(tgid);
   uint8_t one = 1;

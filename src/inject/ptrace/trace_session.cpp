@@ -211,6 +211,8 @@ void TraceSession::on_entry(ThreadState& t, const SyscallStop& stop) {
     ev.err = d.err;
     ev.action = a.describe(d.err);
     ev.injected = !options_.dry_run;
+    ev.replaced = ev.injected && a.replaces_call();
+    ev.result = d.err ? -static_cast<int64_t>(d.err) : a.retval.value_or(0);
     options_.events->on_event(ev);
   }
   if (options_.dry_run) {
