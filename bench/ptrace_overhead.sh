@@ -21,7 +21,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 source "$root/scripts/nginx-conf.sh"
 
-SYSCHAOS=${1:-${SYSCHAOS:-$root/${BUILD_DIR:-build}/syschaos}}
+build_dir=${BUILD_DIR:-build}
+[[ $build_dir == /* ]] || build_dir=$root/$build_dir
+SYSCHAOS=${1:-${SYSCHAOS:-$build_dir/syschaos}}
 DURATION=${DURATION:-8}
 REPEAT=${REPEAT:-3}
 CONNECTIONS=${CONNECTIONS:-8}

@@ -101,6 +101,17 @@ static __always_inline bool is_target(__u32 tgid) {
   return false;
 }
 
+/* x86's TS_COMPAT (arch/x86/include/asm/thread_info.h): the current call came through a
+ * 32-bit entry (int 0x80, sysenter), so its number is from the ia32 table, not the x86-64
+ * one the names come from. The kernel clears the flag only after sys_exit has fired. */
+#define X86_TS_COMPAT 0x0002
+
+static __always_inline bool in_ia32_syscall(void) {
+  struct task_struct *task = bpf_get_current_task_btf();
+  if (!bpf_core_field_exists(task->thread_info.status)) return false;
+  return task->thread_info.status & X86_TS_COMPAT;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sm_sys_enter, struct pt_regs *regs, long id) {
   if (!is_target(bpf_get_current_pid_tgid() >> 32)) return 0;
@@ -149,11 +160,13 @@ static __always_inline void emit_event(__u32 e, __u64 pid_tgid, long nr, long re
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
-  __u64 now = bpf_ktime_get_ns();
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!is_target(pid_tgid >> 32)) return 0;
+  /* Only now: reading the clock costs tens of ns in a VM, and most calls are not targets'. */
+  __u64 now = bpf_ktime_get_ns();
 
-  long nr = BPF_CORE_READ(regs, orig_ax);
+  /* tp_btf arguments are BTF pointers: a direct (CO-RE relocated) load, no helper call. */
+  long nr = regs->orig_ax;
   __u64 duration = 0;
   bool timed = false;
   struct sm_call_start *start =
@@ -172,6 +185,10 @@ int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
 
   /* One read of the epoch: every update of this call lands in the same half. */
   __u32 e = READ_ONCE_U32(epoch) & 1;
+  if (in_ia32_syscall()) {
+    count(e, SM_COUNTER_COMPAT_CALLS);
+    return 0;
+  }
   __u32 err = sm_errno_of(ret);
 
   if (nr < 0 || nr >= SM_MAX_SYSCALLS) {

@@ -59,6 +59,7 @@ enum sm_counter {
   SM_COUNTER_ERRNO_UNRECORDED,     /* failed calls whose errno did not fit the errno map */
   SM_COUNTER_EVENTS_LOST,          /* call events dropped: ring buffer full */
   SM_COUNTER_FORKS_UNTRACKED,      /* children of targets not followed: process set full */
+  SM_COUNTER_COMPAT_CALLS,         /* 32-bit (ia32) calls: another numbering, not counted */
   SM_COUNTERS = 8
 };
 

@@ -77,8 +77,12 @@ image_current() {
 
 import_rootfs() {
   local rootfs=$1 image=$2 hash=$3; shift 3
+  local old
+  old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null) || old=""
   tar -C "$rootfs" --numeric-owner -cf - . |
     docker import --change "LABEL org.syschaos.build-hash=$hash" "$@" - "$image" >/dev/null
+  # The image it replaces would stay behind untagged: remove it unless a container uses it.
+  [[ -n $old ]] && docker image rm "$old" >/dev/null 2>&1 || true
 }
 
 build_nginx() {

@@ -16,7 +16,9 @@ source scripts/nginx-conf.sh
 FAULT=${FAULT:-'openat:error=ENOENT:path=*/index.html'}
 DURATION=${DURATION:-8s}
 REQUESTS=${REQUESTS:-10}
-SYSCHAOS=${SYSCHAOS:-$PWD/${BUILD_DIR:-build}/syschaos}
+build_dir=${BUILD_DIR:-build}
+[[ $build_dir == /* ]] || build_dir=$PWD/$build_dir
+SYSCHAOS=${SYSCHAOS:-$build_dir/syschaos}
 
 if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }

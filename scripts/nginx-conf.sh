@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by build-images.sh, demo.sh and the benchmark: one nginx configuration for the demo
 # container, the local fallback and the benchmark, so all three serve the same way.
 #

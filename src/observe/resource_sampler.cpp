@@ -529,7 +529,12 @@ Result<void> ResourceSampler::State::sample_processes(ResourceStats& stats,
     }
     current.emplace(pid, std::move(entry));
   }
-  if (current.empty()) {
+  // A zombie has exited, but stays in the accounting until its parent reaps it (its time then
+  // moves into the parent's cutime, which the gone-child share below expects).
+  bool any_running = std::any_of(current.begin(), current.end(), [](const auto& entry) {
+    return entry.second.stat->state != 'Z' && entry.second.stat->state != 'X';
+  });
+  if (!any_running) {
     if (tracked.empty() && roots.size() == 1)
       return Error(fmt::format("process {} has exited", roots.front()), ESRCH);
     return Error(fmt::format("the processes of the target (started from pid {}) have all exited",

@@ -371,6 +371,7 @@ Result<Interval> SyscallMonitor::collect() {
   SyscallMonitorDiagnostics d;
   d.unknown_syscall_calls = snap.counters[SM_COUNTER_UNKNOWN_NR_CALLS];
   d.unknown_syscall_errors = snap.counters[SM_COUNTER_UNKNOWN_NR_ERRORS];
+  d.compat_calls = snap.counters[SM_COUNTER_COMPAT_CALLS];
   d.untimed_calls = snap.counters[SM_COUNTER_UNTIMED_CALLS];
   d.unrecorded_errnos = snap.counters[SM_COUNTER_ERRNO_UNRECORDED];
   d.untracked_forks = snap.counters[SM_COUNTER_FORKS_UNTRACKED];

@@ -61,13 +61,15 @@ struct SyscallEvent {
 };
 
 // What the last interval could not attribute in full. All zero in normal operation;
-// nothing here means a call went uncounted except unknown_syscall_calls (counted only here)
-// and untracked_forks (processes never followed).
+// nothing here means a call went uncounted except unknown_syscall_calls and compat_calls
+// (counted only here) and untracked_forks (processes never followed).
 struct SyscallMonitorDiagnostics {
   // Calls whose number is outside 0..511: -1 when a tracer skipped the call (ptrace
   // injection), x32 calls. Not part of Interval totals.
   uint64_t unknown_syscall_calls = 0;
   uint64_t unknown_syscall_errors = 0;
+  // 32-bit (ia32) calls of targets: numbered by another table, so left out of the counts.
+  uint64_t compat_calls = 0;
   // Calls counted without a latency: they began before their process became a target,
   // or seccomp refused them before sys_enter.
   uint64_t untimed_calls = 0;

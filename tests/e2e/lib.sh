@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # CURL_RC, SC_RC, CODE are read by the tests
 # Shared helpers for the e2e tests (sourced, not a test: ctest runs only test_*.sh).
 # Each test gets the syschaos binary as $1, starts its own uniquely named container of
 # syschaos/nginx-demo on 127.0.0.1 with --network host, and removes everything it started on

@@ -15,6 +15,8 @@
 #include <map>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "core/syscall_table.hpp"
 #include "observe/syscall_monitor.hpp"
 #include "process_runner.hpp"
@@ -30,14 +32,12 @@ std::string workload() { return std::string(TESTPROGS_DIR) + "/syscall_workload"
 
 int nr_of(const char* name) { return SyscallTable::native().number(name).value(); }
 
-// The workload has blocked SIGUSR1 and is about to wait for it.
+// The workload has blocked SIGUSR1 and waits for it in rt_sigtimedwait (sigwait). SigBlk
+// of /proc/PID/status cannot tell: the kernel unblocks the awaited signals during the wait.
 bool waits_for_go(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("SigBlk:", 0) == 0)
-      return (std::stoull(line.substr(7), nullptr, 16) >> (SIGUSR1 - 1)) & 1;
-  return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+  long nr = -1;
+  return (in >> nr) && nr == SYS_rt_sigtimedwait;
 }
 
 // Sums of several intervals, per syscall number.
@@ -139,9 +139,10 @@ TEST(SyscallMonitor, ExactCountsErrnosLatencyAndForkedChildButNotOtherProcesses)
   EXPECT_GE(sleep.latency_sum_ns, uint64_t{kSleeps} * 20'000'000);
   EXPECT_LT(sleep.latency_sum_ns, uint64_t{kSleeps} << 25);
 
-  // fork() is one clone seen twice: returning in the parent and in the child.
-  EXPECT_EQ(totals.calls("clone"), 2u);
-  EXPECT_EQ(totals.calls("wait4"), 1u);
+  // fork() is one clone seen twice: returning in the parent and in the child. (Which
+  // clone the C library uses, and how it waits, is its business.)
+  EXPECT_EQ(totals.calls("clone") + totals.calls("clone3") + totals.calls("fork"), 2u);
+  EXPECT_EQ(totals.calls("wait4") + totals.calls("waitid"), 1u);
 
   uint64_t sum = 0, errors = 0;
   for (const auto& [nr, s] : totals.by_nr) {
@@ -204,7 +205,7 @@ TEST(SyscallMonitor, LosesNoCallAtTheHighestRate) {
   totals.add(collect_ok(*monitor));
   ASSERT_EQ(spinner.wait(1s), 0);
   uint64_t made = std::stoull(spinner.out());
-  EXPECT_GT(made, 1'000'000u);
+  EXPECT_GT(made, 100'000u) << "too few calls to say anything about loss";
   EXPECT_EQ(totals.calls("getppid"), made);
   EXPECT_EQ(monitor->last_diagnostics().missed_program_runs, 0u);
   std::printf("[ rate     ] %.2f M getppid/s monitored, %llu calls, last grace period %lld us\n",
@@ -234,7 +235,7 @@ TEST(SyscallMonitor, RemovedAndUnknownProcessesAreNotCounted) {
     tid = static_cast<pid_t>(::syscall(SYS_gettid));
     auto r = monitor->add_process(tid);
     ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.error().message().find("is a thread, not a process"), std::string::npos)
+    EXPECT_EQ(r.error().message(), fmt::format("{} is a thread of process {}, not a process: pass its thread-group id", tid, ::getpid()))
         << r.error().message();
   });
   thread.join();
@@ -292,6 +293,25 @@ TEST(SyscallMonitor, StreamsFailedAndSlowCalls) {
   EXPECT_EQ(slow, 2);
   EXPECT_EQ(events.size(), 5u);
   EXPECT_EQ(collect_ok(*monitor).events_lost, 0u);
+}
+
+TEST(SyscallMonitor, ThirtyTwoBitCallsAreSetApartNotMisnamed) {
+  auto monitor = make_monitor();
+  ASSERT_TRUE(monitor);
+  BackgroundProcess target({workload(), "compat", "25"});
+  ASSERT_TRUE(eventually([&] { return waits_for_go(target.pid()); }, 5s));
+  ASSERT_TRUE(monitor->add_process(target.pid()).ok());
+  collect_ok(*monitor);
+  target.signal(SIGUSR1);
+  int status = target.wait(10s);
+  if (status == 77) GTEST_SKIP() << "the kernel has no ia32 emulation";
+  ASSERT_EQ(status, 0);
+  Totals t;
+  t.add(collect_ok(*monitor));
+  EXPECT_EQ(monitor->last_diagnostics().compat_calls, 25u);
+  // ia32 getppid is 64, which is semget on x86-64.
+  EXPECT_EQ(t.calls("semget"), 0u);
+  EXPECT_EQ(t.calls("getppid"), 0u);
 }
 
 TEST(SyscallMonitor, EventsOffMeansPollIsAnError) {

@@ -9,6 +9,8 @@
 //                     every call returned what was expected.
 //   spin T MS [nowait] T threads call getppid in a loop for MS milliseconds; prints the
 //                     total number of getppid calls made.
+//   compat N          N getppid through the 32-bit entry (int 0x80, ia32 number 64); exits
+//                     77 when the kernel has no ia32 emulation.
 //
 // Calls go through syscall(2) so the C library cannot substitute another call, and none of
 // these syscalls is made by the C runtime after main() starts.
@@ -104,6 +106,19 @@ static int run_spin(int threads, long millis) {
   return 0;
 }
 
+// ia32 getppid is 64; from 64-bit code int 0x80 takes the 32-bit entry all the same.
+static long ia32_getppid(void) {
+  long ret = 64;
+  __asm__ volatile("int $0x80" : "+a"(ret) : : "memory");
+  return ret;
+}
+
+static int run_compat(long n) {
+  for (long i = 0; i < n; ++i)
+    if (ia32_getppid() <= 0) return 77;
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 7 && !strcmp(argv[1], "calls")) {
     wait_for_go();
@@ -113,6 +128,10 @@ int main(int argc, char** argv) {
     if (!(argc == 5 && !strcmp(argv[4], "nowait"))) wait_for_go();
     return run_spin(atoi(argv[2]), atol(argv[3]));
   }
-  fprintf(stderr, "usage: syscall_workload calls N M K L P | spin THREADS MILLIS [nowait]\n");
+  if (argc == 3 && !strcmp(argv[1], "compat")) {
+    wait_for_go();
+    return run_compat(atol(argv[2]));
+  }
+  fprintf(stderr, "usage: syscall_workload calls N M K L P | spin THREADS MILLIS [nowait] | compat N\n");
   return 100;
 }
