@@ -66,6 +66,9 @@ int run_monitor(MonitorCliOptions& o) {
   MonitorOptions options;
   auto interval = parse_duration(o.interval, "s");
   if (!interval) return fail(kExitUsage, "--interval: " + interval.error().message());
+  // Checked here as well as in Monitor::create so that a too short interval is bad input
+  // (exit 2, nothing loaded), like every other bad option.
+  if (*interval < std::chrono::milliseconds(10)) return fail(kExitUsage, "--interval must be at least 10ms");
   options.interval = *interval;
   if (!o.duration.empty()) {
     auto d = parse_duration(o.duration, "s");
@@ -76,7 +79,14 @@ int run_monitor(MonitorCliOptions& o) {
   options.follow_restarts = o.follow_restarts;
   options.stop_signals = {SIGINT, SIGTERM, SIGHUP};
   if (!o.prometheus.empty()) {
-    if (auto a = parse_listen_address(o.prometheus); !a) return fail(kExitUsage, "--prometheus: " + a.error().message());
+    auto a = parse_listen_address(o.prometheus);
+    if (!a) return fail(kExitUsage, "--prometheus: " + a.error().message());
+    // The exporter refuses other addresses too, but only after the BPF programs are loaded;
+    // the CLI has no way to allow them, so this is bad input.
+    if (!a->loopback)
+      return fail(kExitUsage, "--prometheus: " + o.prometheus +
+                                  " is not a loopback address; metrics show what the target does, so they are "
+                                  "served on 127.0.0.1 or [::1] only");
   }
   if (!o.out.empty() && !o.out.ends_with(".jsonl") && !o.out.ends_with(".csv"))
     return fail(kExitUsage, "--out: the file name must end in .jsonl or .csv");

@@ -45,7 +45,17 @@ Result<int> parse_errno(std::string_view text) {
 
 std::string errno_name(int err) {
   const char* name = strerrorname_np(err);
-  return name ? name : fmt::format("E{}", err);
+  if (name) return name;
+  // Kernel-internal codes that leak to tracers and the syscall tracepoints when a call is
+  // interrupted and restarted (include/linux/errno.h); programs never see them.
+  switch (err) {
+    case 512: return "ERESTARTSYS";
+    case 513: return "ERESTARTNOINTR";
+    case 514: return "ERESTARTNOHAND";
+    case 515: return "ENOIOCTLCMD";
+    case 516: return "ERESTART_RESTARTBLOCK";
+    default: return fmt::format("E{}", err);
+  }
 }
 
 Result<int> parse_signal(std::string_view text) {

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "core/syscall_table.hpp"
-#include "core/unique_fd.hpp"
+#include "target/held_child.hpp"
 #include "observe/resource_sampler.hpp"
 #include "observe/syscall_monitor.hpp"
 
@@ -89,7 +89,7 @@ Result<std::unique_ptr<Monitor>> Monitor::create(Target& target, const MonitorOp
     if (source) {
       auto sampler = ResourceSampler::create(*source);
       if (sampler) {
-        m->resource_source_ = (*sampler)->describe();
+        m->resource_source_ = (*sampler)->summary();
         m->resources_ = std::move(*sampler);
       }
     }
@@ -98,38 +98,16 @@ Result<std::unique_ptr<Monitor>> Monitor::create(Target& target, const MonitorOp
 }
 
 Result<pid_t> Monitor::launch() {
-  const auto& argv = *target_.command();
-  int go[2];
-  if (::pipe2(go, O_CLOEXEC) != 0) return Error::sys("pipe2");
-  UniqueFd read_end(go[0]), write_end(go[1]);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) return Error::sys("fork");
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::close(go[1]);
-    // Wait until the parent has made us a target, so the command's first call counts.
-    char byte;
-    if (::read(go[0], &byte, 1) != 1) ::_exit(127);
-    ::execvp(cargv[0], cargv.data());
-    std::fprintf(stderr, "syschaos: cannot run %s: %s\n", cargv[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  read_end.reset();
-  if (auto r = syscalls_->add_process(pid); !r) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return r.error();
-  }
-  if (::write(write_end.get(), "g", 1) != 1) return Error::sys("write to the launched command");
+  auto child = HeldChild::spawn(*target_.command());
+  if (!child) return child.error();
+  // Added to the kernel's set before it execs, so the command's first call counts.
+  SYSCHAOS_TRY(syscalls_->add_process(child->pid()));
+  SYSCHAOS_TRY(child->release());
+  pid_t pid = child->pid();
   known_.push_back(pid);
   auto sampler = ResourceSampler::create(ResourceSource::for_processes({pid}));
   if (sampler) {
-    resource_source_ = (*sampler)->describe();
+    resource_source_ = (*sampler)->summary();
     resources_ = std::move(*sampler);
   }
   return pid;
@@ -242,7 +220,13 @@ Result<MonitorReport> Monitor::run(const std::vector<IntervalSink*>& sinks) {
       iv.target_alive = !report.launched_status.has_value();
     }
     if (resources_) {
-      if (auto r = resources_->sample(); r) iv.resources = *r;
+      if (auto r = resources_->sample(); r) {
+        iv.resources = *r;
+      } else if (launched_ == 0 && iv.target_alive) {
+        // A restarted container has new cgroup directories: find them again.
+        if (auto source = resource_source_for(target_); source)
+          if (auto sampler = ResourceSampler::create(*source); sampler) resources_ = std::move(*sampler);
+      }
     }
     for (auto* sink : sinks) sink->on_interval(iv);
     report.intervals++;

@@ -311,6 +311,12 @@ Result<std::unique_ptr<PrometheusExporter>> PrometheusExporter::start(const Prom
 
   // A scrape is small and rare: a few threads are plenty (the default is one per core, >= 8).
   impl->server.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // One request per connection. A kept-alive idle connection holds a worker in a wait that
+  // does not notice stop(), so the exporter's owner (the monitor ending) would wait out the
+  // keep-alive timeout; a new connection per scrape costs nothing at scrape rates. A client
+  // that connects and sends nothing is likewise given up on after a short read timeout.
+  impl->server.set_keep_alive_max_count(1);
+  impl->server.set_read_timeout(2, 0);
   // SO_REUSEADDR only. httplib's default adds SO_REUSEPORT, which would let a second
   // exporter bind the same port silently and split the scrapes between the two.
   impl->server.set_socket_options([](socket_t sock) {

@@ -78,8 +78,7 @@ std::optional<std::string>& slot_of(CgroupDirs& dirs, std::string_view hierarchy
 }
 
 std::string hierarchy_label(std::string_view hierarchy) {
-  return hierarchy == kCgroupV2Hierarchy ? std::string("cgroup v2")
-                                         : fmt::format("v1 {}", hierarchy);
+  return hierarchy == kCgroupV2Hierarchy ? std::string("v2") : fmt::format("v1 {}", hierarchy);
 }
 
 // Whether cgroup `dir` (at `path` in `hierarchy`) measures exactly the target: every target
@@ -98,9 +97,20 @@ Result<std::optional<std::string>> check_holds_exactly_target(
             membership.path, path));
     }
   }
+  auto target = read_cgroup_procs(target_dir);
+  if (!target) return target.error();
+  // The cgroup's own processes first: a hierarchy's root (the usual wrong candidate) is
+  // refused without reading every cgroup below it.
+  auto own = read_cgroup_procs(dir, /*include_descendants=*/false);
+  if (!own) return own.error();
+  for (pid_t pid : *own)
+    if (!std::binary_search(target->begin(), target->end(), pid))
+      return std::optional<std::string>(
+          fmt::format("the {} cgroup {} also holds process {}, which is not the target's",
+                      hierarchy_label(hierarchy), path, pid));
   auto inside = read_cgroup_procs(dir);
   if (!inside) return inside.error();
-  auto target = read_cgroup_procs(target_dir);
+  target = read_cgroup_procs(target_dir);
   if (!target) return target.error();
   for (pid_t pid : *inside)
     if (!std::binary_search(target->begin(), target->end(), pid))
@@ -333,6 +343,14 @@ Result<ResourceStats> ResourceSampler::sample() { return state_->sample(); }
 
 const std::string& ResourceSampler::source_kind() const { return state_->kind; }
 
+std::string ResourceSampler::summary() const {
+  const State& s = *state_;
+  if (s.process_mode)
+    return fmt::format("/proc of pid {} and {} descendants (no cgroup of {} own)", fmt::join(s.roots, ", "),
+                       s.roots.size() == 1 ? "its" : "their", s.roots.size() == 1 ? "its" : "their");
+  return fmt::format("{} {}", s.kind, s.process_dir);
+}
+
 std::string ResourceSampler::describe() const {
   const State& s = *state_;
   std::string out;
@@ -504,59 +522,80 @@ Result<void> ResourceSampler::State::sample_processes(ResourceStats& stats,
   if (tracked.empty()) seeds = roots;
   for (const auto& [pid, process] : tracked)
     if (is_same_process(pid, process.start_time)) seeds.push_back(pid);
-  std::vector<pid_t> candidates = descendants_of(*all, seeds);
 
   struct Now {
-    const ProcStat* stat;
+    ProcStat stat;
     ProcStatus status;
     std::optional<ProcIo> io;
   };
-  std::unordered_map<pid_t, Now> current;
   bool io_readable = true;
-  for (pid_t pid : candidates) {
+  // Reads one process's counters; nullopt once it has gone (or its number was reused).
+  auto read_process = [&](pid_t pid, uint64_t start_time) -> Result<std::optional<Now>> {
+    auto stat_text = read_text_file(fmt::format("/proc/{}/stat", pid));
+    if (!stat_text) return std::optional<Now>();
+    auto stat = parse_proc_stat(*stat_text);
+    if (!stat) return stat.error().context(fmt::format("/proc/{}/stat", pid));
+    if (stat->start_time != start_time) return std::optional<Now>();
     auto status_text = read_text_file(fmt::format("/proc/{}/status", pid));
-    if (!status_text) continue;  // exited since the scan
+    if (!status_text) return std::optional<Now>();
     auto status = parse_proc_status(*status_text);
     if (!status) return status.error().context(fmt::format("/proc/{}/status", pid));
-    Now entry{by_pid.at(pid), *status, std::nullopt};
+    Now now{*stat, *status, std::nullopt};
     auto io_text = read_text_file(fmt::format("/proc/{}/io", pid));
     if (io_text) {
       auto io = parse_proc_io(*io_text);
       if (!io) return io.error().context(fmt::format("/proc/{}/io", pid));
-      entry.io = *io;
+      now.io = *io;
     } else if (io_text.error().sys_errno() == EACCES || io_text.error().sys_errno() == EPERM) {
-      io_readable = false;  // another user's process without CAP_SYS_PTRACE
+      io_readable = false;  // another user's process, without CAP_SYS_PTRACE
     }
-    current.emplace(pid, std::move(entry));
-  }
-  // A zombie has exited, but stays in the accounting until its parent reaps it (its time then
-  // moves into the parent's cutime, which the gone-child share below expects).
-  bool any_running = std::any_of(current.begin(), current.end(), [](const auto& entry) {
-    return entry.second.stat->state != 'Z' && entry.second.stat->state != 'X';
-  });
-  if (!any_running) {
-    if (tracked.empty() && roots.size() == 1)
-      return Error(fmt::format("process {} has exited", roots.front()), ESRCH);
-    return Error(fmt::format("the processes of the target (started from pid {}) have all exited",
-                             fmt::join(roots, ", ")),
-                 ESRCH);
-  }
-  if (!io_readable) tree_io_readable = false;
+    return std::optional<Now>(std::move(now));
+  };
 
-  // Counters of a process include its reaped children's, so when a tracked child is gone
-  // and its parent (or nearest live tracked ancestor) reaped it, the parent's jump holds the
-  // child's whole life; what was already counted for the child is taken off.
+  // Parents are read before their children. A child reaped between the two reads is then
+  // missing and handled as gone below; read the other way round, the parent's counters could
+  // include a child that was also counted itself.
+  std::vector<pid_t> candidates = descendants_of(*all, seeds);
+  std::unordered_map<pid_t, int> depth;
+  for (pid_t pid : candidates) {
+    int d = 0;
+    for (pid_t up = by_pid.at(pid)->ppid; d < 4096; ++d) {
+      if (!std::binary_search(candidates.begin(), candidates.end(), up)) break;
+      up = by_pid.at(up)->ppid;
+    }
+    depth[pid] = d;
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](pid_t a, pid_t b) { return depth[a] < depth[b]; });
+
+  std::unordered_map<pid_t, Now> current;
+  for (pid_t pid : candidates) {
+    auto now = read_process(pid, by_pid.at(pid)->start_time);
+    if (!now) return now.error();
+    if (*now) current.emplace(pid, std::move(**now));
+  }
+
+  // Counters of a process include the children it has reaped, so when a tracked child is
+  // gone, its parent's (or nearest live tracked ancestor's) jump holds the child's whole life,
+  // and what was already counted for the child is taken off. That needs the ancestor's
+  // counters read after the child was seen gone: the kernel adds a child's times to its
+  // parent before the child's /proc entry disappears, so a read after the child is gone
+  // always includes it, while one from the scan above may not.
   std::unordered_map<pid_t, TrackedProcess> gone_share;  // per live ancestor
+  std::vector<pid_t> share_receivers;
   for (const auto& [pid, process] : tracked) {
-    auto it = current.find(pid);
-    if (it != current.end() && it->second.stat->start_time == process.start_time) continue;
+    auto live = current.find(pid);
+    if (live != current.end() && live->second.stat.start_time == process.start_time) continue;
     pid_t ancestor = process.ppid;
     for (int depth = 0; depth < 4096; ++depth) {
       auto up = tracked.find(ancestor);
       if (up == tracked.end()) break;
-      auto live = current.find(ancestor);
-      if (live != current.end() && live->second.stat->start_time == up->second.start_time) {
+      auto up_live = current.find(ancestor);
+      if (up_live != current.end() && up_live->second.stat.start_time == up->second.start_time) {
         TrackedProcess& share = gone_share[ancestor];
+        if (share.cpu_ticks == 0 && share.io_read == 0 && share.io_write == 0 &&
+            std::find(share_receivers.begin(), share_receivers.end(), ancestor) == share_receivers.end())
+          share_receivers.push_back(ancestor);
         share.cpu_ticks += process.cpu_ticks;
         share.io_read += process.io_read;
         share.io_write += process.io_write;
@@ -565,13 +604,33 @@ Result<void> ResourceSampler::State::sample_processes(ResourceStats& stats,
       ancestor = up->second.ppid;
     }
   }
+  for (pid_t pid : share_receivers) {
+    auto now = read_process(pid, current.at(pid).stat.start_time);
+    if (!now) return now.error();
+    // Gone too since the scan: its last counters stand, and its own parent's jump will show
+    // the rest at the next sample.
+    if (*now) current.at(pid) = std::move(**now);
+  }
+
+  // A zombie has exited, but stays in the accounting until its parent reaps it (its time then
+  // moves into the parent's cutime, which the gone-child share above expects).
+  bool any_running = std::any_of(current.begin(), current.end(), [](const auto& entry) {
+    return entry.second.stat.state != 'Z' && entry.second.stat.state != 'X';
+  });
+  if (!any_running) {
+    if (roots.size() == 1) return Error(fmt::format("process {} has exited", roots.front()), ESRCH);
+    return Error(fmt::format("the processes of the target (started from pids {}) have all exited",
+                             fmt::join(roots, ", ")),
+                 ESRCH);
+  }
+  if (!io_readable) tree_io_readable = false;
 
   uint64_t cpu_delta_ticks = 0, io_read_delta = 0, io_write_delta = 0;
   uint64_t rss_sum = 0, threads = 0, largest_hwm = 0;
   bool any_rss = false;
   std::unordered_map<pid_t, TrackedProcess> next;
   for (const auto& [pid, entry] : current) {
-    const ProcStat& stat = *entry.stat;
+    const ProcStat& stat = entry.stat;
     TrackedProcess now_seen{stat.start_time, stat.ppid,
                             stat.utime + stat.stime + stat.cutime + stat.cstime,
                             entry.io ? entry.io->read_bytes : 0, entry.io ? entry.io->write_bytes : 0};

@@ -85,6 +85,9 @@ class ResourceSampler {
 
   // "cgroup v1", "cgroup v2", "cgroup v2+v1" or "processes" (ResourceStats::source).
   const std::string& source_kind() const;
+  // One line for a status message: "cgroup v2+v1 /sys/fs/cgroup/unified/docker/3f2a..." or
+  // "/proc of pid 1234 and its descendants (no cgroup of its own)".
+  std::string summary() const;
   // Multi-line, for `syschaos monitor -v` and logs: which file supplies each resource, which
   // resources are unavailable and why, and whose network namespace is read.
   std::string describe() const;

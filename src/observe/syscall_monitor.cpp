@@ -70,8 +70,8 @@ Result<uint32_t> lookup_all(int map_fd, uint32_t max_entries, uint32_t* keys, vo
   while (total < max_entries) {
     uint32_t count = max_entries - total;
     int rc = bpf_map_lookup_batch(map_fd, first ? nullptr : &token, &token, keys + total,
-                                  static_cast<unsigned char*>(values) + total * value_bytes,
-                                  &count, &opts);
+                                  static_cast<unsigned char*>(values) + total * value_bytes, &count,
+                                  &opts);
     int err = errno;
     total += count;
     if (rc != 0) {
@@ -129,7 +129,8 @@ struct SyscallMonitor::Impl {
 SyscallMonitor::SyscallMonitor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SyscallMonitor::~SyscallMonitor() = default;
 
-Result<std::unique_ptr<SyscallMonitor>> SyscallMonitor::create(const SyscallMonitorOptions& options) {
+Result<std::unique_ptr<SyscallMonitor>> SyscallMonitor::create(
+    const SyscallMonitorOptions& options) {
   if (::access(kKernelBtf, R_OK) != 0)
     return Error(fmt::format("the syscall monitor needs kernel BTF, and {} is {}: the kernel "
                              "must be built with CONFIG_DEBUG_INFO_BTF=y",
@@ -137,7 +138,7 @@ Result<std::unique_ptr<SyscallMonitor>> SyscallMonitor::create(const SyscallMoni
                  errno);
   const long page = ::sysconf(_SC_PAGESIZE);
   if (options.events_enabled() && (!is_power_of_two(options.event_buffer_bytes) ||
-                                    options.event_buffer_bytes < static_cast<uint64_t>(page)))
+                                   options.event_buffer_bytes < static_cast<uint64_t>(page)))
     return Error(fmt::format("event buffer size {} must be a power of two of at least {} bytes",
                              options.event_buffer_bytes, page));
   if (options.max_processes == 0) return Error("max_processes must be at least 1");
@@ -183,7 +184,8 @@ Result<std::unique_ptr<SyscallMonitor>> SyscallMonitor::create(const SyscallMoni
   }
 
   int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return Error::sys("counting possible CPUs (/sys/devices/system/cpu/possible)", -cpus);
+  if (cpus <= 0)
+    return Error::sys("counting possible CPUs (/sys/devices/system/cpu/possible)", -cpus);
   impl->cpus = cpus;
   impl->realtime_minus_monotonic_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
   impl->interval_start_unix = unix_now();
@@ -221,7 +223,8 @@ Result<void> SyscallMonitor::add_process(pid_t tgid) {
   }
   uint32_t key = static_cast<uint32_t>(tgid);
   uint8_t one = 1;
-  if (bpf_map_update_elem(impl_->map_fd(impl_->skel->maps.target_tgids), &key, &one, BPF_ANY) != 0) {
+  if (bpf_map_update_elem(impl_->map_fd(impl_->skel->maps.target_tgids), &key, &one, BPF_ANY) !=
+      0) {
     if (errno == E2BIG)
       return Error(fmt::format("cannot add process {}: the process set is full ({} processes)",
                                tgid, impl_->options.max_processes),
@@ -260,9 +263,10 @@ Result<void> SyscallMonitor::set_cgroup_filter_path(const std::string& v2_dir) {
   struct statfs fs {};
   if (::fstatfs(dir.get(), &fs) != 0) return Error::sys(fmt::format("statfs {}", v2_dir));
   if (fs.f_type != CGROUP2_SUPER_MAGIC)
-    return Error(fmt::format("{} is not a cgroup v2 directory: the cgroup filter needs cgroup v2 "
-                             "(for v1, add the cgroup's processes instead)",
-                             v2_dir));
+    return Error(
+        fmt::format("{} is not a cgroup v2 directory: the cgroup filter needs cgroup v2 "
+                    "(for v1, add the cgroup's processes instead)",
+                    v2_dir));
   SYSCHAOS_TRY(clear_cgroup_filter());
   uint32_t slot = 0;
   uint32_t fd = static_cast<uint32_t>(dir.get());
@@ -408,7 +412,8 @@ int SyscallMonitor::Impl::deliver_event(void* ctx, void* data, size_t size) {
   ev.ret = raw.ret;
   ev.err = static_cast<int>(sm_errno_of(raw.ret));
   if (raw.flags & SM_EVENT_DURATION_KNOWN) ev.duration_ns = raw.duration_ns;
-  ev.end_unix = static_cast<double>(static_cast<int64_t>(raw.end_ns) + m->realtime_minus_monotonic_ns) / 1e9;
+  ev.end_unix =
+      static_cast<double>(static_cast<int64_t>(raw.end_ns) + m->realtime_minus_monotonic_ns) / 1e9;
   ev.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));
   ev.slow = raw.flags & SM_EVENT_SLOW;
   ev.failed = raw.flags & SM_EVENT_FAILED;
@@ -427,11 +432,13 @@ Result<size_t> SyscallMonitor::poll_events(const std::function<void(const Syscal
                                            std::chrono::milliseconds timeout) {
   std::lock_guard lock(impl_->events_mutex);
   if (!impl_->events)
-    return Error("the call event stream is off: ask for a slow-call threshold or failed-call events");
+    return Error(
+        "the call event stream is off: ask for a slow-call threshold or failed-call events");
   impl_->on_event = &on_event;
   int n = ring_buffer__poll(impl_->events.get(), static_cast<int>(timeout.count()));
   impl_->on_event = nullptr;
-  if (impl_->handler_exception) std::rethrow_exception(std::exchange(impl_->handler_exception, nullptr));
+  if (impl_->handler_exception)
+    std::rethrow_exception(std::exchange(impl_->handler_exception, nullptr));
   if (n == -EINTR) return size_t{0};
   if (n < 0) return Error::sys("polling the call event ring buffer", -n);
   return static_cast<size_t>(n);

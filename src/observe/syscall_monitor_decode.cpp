@@ -27,8 +27,7 @@ uint64_t sum_percpu_u64(const unsigned char* values, int cpus) {
   uint64_t sum = 0;
   for (int cpu = 0; cpu < cpus; ++cpu) {
     uint64_t one;
-    std::memcpy(&one, values + static_cast<size_t>(cpu) * percpu_stride(sizeof(one)),
-                sizeof(one));
+    std::memcpy(&one, values + static_cast<size_t>(cpu) * percpu_stride(sizeof(one)), sizeof(one));
     sum += one;
   }
   return sum;

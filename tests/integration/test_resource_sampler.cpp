@@ -229,6 +229,7 @@ TEST(ResourceSampler, V1CgroupSetCpuMemoryPidsAndIo) {
   auto sampler = ResourceSampler::create(*source);
   ASSERT_TRUE(sampler.ok()) << sampler.error().message();
   EXPECT_EQ((*sampler)->source_kind(), "cgroup v1");
+  EXPECT_EQ((*sampler)->summary(), "cgroup v1 " + pids.dir());
 
   ResourceStats first = sample_after_burning(**sampler, child.pid(), 1000ms);
   EXPECT_EQ(first.source, "cgroup v1");
@@ -393,6 +394,7 @@ TEST(ResourceSampler, ProcessTreeWithoutCgroup) {
   auto sampler = ResourceSampler::create(ResourceSource::for_processes({child}));
   ASSERT_TRUE(sampler.ok()) << sampler.error().message();
   EXPECT_EQ((*sampler)->source_kind(), "processes");
+  EXPECT_EQ((*sampler)->summary(), fmt::format("/proc of pid {} and its descendants (no cgroup of its own)", child));
   ASSERT_EQ(::write(ready[1], "g", 1), 1);
 
   // Sample every 50 ms while the two burn and the grandchild is reaped, until the child rests.

@@ -18,6 +18,8 @@ std::string temp_path(const char* tag) {
   char tmpl[] = "/tmp/syschaos-test-XXXXXX";
   int fd = ::mkstemp(tmpl);
   if (fd >= 0) ::close(fd);
+  // The unique name is what we want; the file itself is not used.
+  ::unlink(tmpl);
   return std::string(tmpl) + "." + tag;
 }
 

@@ -57,7 +57,7 @@ TEST(ErrnoDecoding, SlotsRoundTripRealAndKernelInternalErrnos) {
     EXPECT_EQ(sm_errno_slot(err), err);
     EXPECT_EQ(errno_of_slot(sm_errno_slot(err)), static_cast<int>(err));
   }
-  for (uint32_t err = 512; err < 544; ++err) {  // ERRESTARTSYS (512) ...
+  for (uint32_t err = 512; err < 544; ++err) {  // ERESTARTSYS (512) ...
     uint32_t slot = sm_errno_slot(err);
     EXPECT_GT(slot, 223u);
     EXPECT_LE(slot, 255u);
@@ -190,7 +190,8 @@ TEST(LibbpfLog, NoPrivilegeSaysWhatIsNeeded) {
 
 TEST(LibbpfLog, AttachFailuresNameTheTracepointAndWhatTheKernelNeeds) {
   Error e = bpf_step_error(BpfStep::kAttach, "raw tracepoint raw_syscalls:sys_enter", ENOENT, {});
-  EXPECT_EQ(e.message().rfind("attaching to raw tracepoint raw_syscalls:sys_enter failed (", 0), 0u);
+  EXPECT_EQ(e.message().rfind("attaching to raw tracepoint raw_syscalls:sys_enter failed (", 0),
+            0u);
   EXPECT_NE(e.message().find("CONFIG_FTRACE_SYSCALLS"), std::string::npos);
   EXPECT_EQ(e.message().find('\n'), std::string::npos);
 }

@@ -16,6 +16,7 @@
 #include "inject/ptrace/proc_inspect.hpp"
 #include "inject/ptrace/ptrace_call_context.hpp"
 #include "inject/ptrace/tracee_memory.hpp"
+#include "target/held_child.hpp"
 
 namespace syschaos::ptrace_engine {
 
@@ -94,36 +95,20 @@ Result<void> TraceSession::attach_process(pid_t tgid, bool strict) {
 }
 
 Result<void> TraceSession::launch(const std::vector<std::string>& argv) {
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) return Error::sys("fork");
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    // Wait, stopped, until the parent has seized us, so the command's first call is traced.
-    ::raise(SIGSTOP);
-    ::execvp(cargv[0], cargv.data());
-    std::fprintf(stderr, "syschaos: cannot run %s: %s\n", cargv[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  int status = 0;
-  if (::waitpid(pid, &status, WSTOPPED) != pid || !WIFSTOPPED(status)) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    return Error("the launched command did not stop before exec");
-  }
-  if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(kSeizeOptions)) != 0) {
-    Error e = Error::sys(fmt::format("ptrace(PTRACE_SEIZE, {})", pid));
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    return e;
-  }
+  auto child = HeldChild::spawn(argv);
+  if (!child) return child.error();
+  pid_t pid = child->pid();
+  // The child waits in read() for its go byte: seize it there, stop it once so it can be
+  // restarted with PTRACE_SYSCALL, then let it exec — the execve is its first traced call.
+  if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(kSeizeOptions)) != 0)
+    return Error::sys(fmt::format("ptrace(PTRACE_SEIZE, {})", pid));
+  if (::ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr) != 0)
+    return Error::sys(fmt::format("ptrace(PTRACE_INTERRUPT, {})", pid));
+  SYSCHAOS_TRY(child->release());
   launched_pid_ = pid;
-  track(pid, pid);
-  ::kill(pid, SIGCONT);
+  // Until its execve, the child runs syschaos's code (waiting for the go byte): no fault
+  // may touch that.
+  track(pid, pid).before_exec = true;
   return ok();
 }
 
@@ -180,7 +165,8 @@ void TraceSession::release_due_holds(Clock::time_point now) {
 void TraceSession::on_entry(ThreadState& t, const SyscallStop& stop) {
   report_.syscalls_seen++;
   const int nr = stop.nr;
-  if (stopping_ || !stop.native_arch || nr < 0 || nr >= kMaxSyscallNr || !faults_.interesting().test(nr)) {
+  if (stopping_ || t.before_exec || !stop.native_arch || nr < 0 || nr >= kMaxSyscallNr ||
+      !faults_.interesting().test(nr)) {
     if (nr == SYS_prctl) t.comm.clear();
     restart(t.tid);
     return;
@@ -383,6 +369,7 @@ void TraceSession::handle_status(pid_t tid, int status) {
         leader = moved;
       }
       threads_[tid].comm.clear();
+      threads_[tid].before_exec = false;
       restart(tid);
       return;
     }

@@ -22,6 +22,7 @@ struct ThreadState {
   pid_t tid = 0;
   pid_t tgid = 0;
   bool in_syscall = false;     // between entry and exit stop
+  bool before_exec = false;    // a launched command still in syschaos's own start-up code
   enum class Hold : uint8_t { none, entry, exit } hold = Hold::none;
   uint64_t hold_generation = 0;
 

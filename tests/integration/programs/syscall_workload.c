@@ -10,7 +10,7 @@
 //   spin T MS [nowait] T threads call getppid in a loop for MS milliseconds; prints the
 //                     total number of getppid calls made.
 //   compat N          N getppid through the 32-bit entry (int 0x80, ia32 number 64); exits
-//                     77 when the kernel has no ia32 emulation.
+//                     77 when the call fails (or dies of SIGSEGV) without ia32 emulation.
 //
 // Calls go through syscall(2) so the C library cannot substitute another call, and none of
 // these syscalls is made by the C runtime after main() starts.
@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
     wait_for_go();
     return run_compat(atol(argv[2]));
   }
-  fprintf(stderr, "usage: syscall_workload calls N M K L P | spin THREADS MILLIS [nowait] | compat N\n");
+  fprintf(stderr,
+          "usage: syscall_workload calls N M K L P | spin THREADS MILLIS [nowait] | compat N\n");
   return 100;
 }
