@@ -11,6 +11,10 @@
 #include "cli/app.hpp"
 #include "cli/commands.hpp"
 #include "cli/live_view.hpp"
+#include "core/errno_names.hpp"
+#include "observe/syscall_monitor.hpp"
+
+#include <nlohmann/json.hpp>
 #include "observe/interval_writer.hpp"
 #include "observe/monitor.hpp"
 #include "observe/prometheus_exporter.hpp"
@@ -28,6 +32,9 @@ struct MonitorCliOptions {
   std::string duration;
   std::string prometheus;
   std::string out;
+  std::string events;
+  std::string slow;
+  bool failed = false;
   bool no_view = false;
   bool follow_restarts = false;
   size_t rows = 15;
@@ -87,6 +94,29 @@ int run_monitor(MonitorCliOptions& o) {
       return fail(kExitUsage, "--prometheus: " + o.prometheus +
                                   " is not a loopback address; metrics show what the target does, so they are "
                                   "served on 127.0.0.1 or [::1] only");
+  }
+  if (!o.slow.empty()) {
+    auto d = parse_duration(o.slow, "ms");
+    if (!d) return fail(kExitUsage, "--slow: " + d.error().message());
+    if (d->count() == 0) return fail(kExitUsage, "--slow must be longer than 0");
+    options.slow_call_threshold = *d;
+  }
+  options.failed_call_events = o.failed;
+  if (o.events.empty() != (o.slow.empty() && !o.failed))
+    return fail(kExitUsage, "--events FILE goes with --slow D and/or --failed (which calls to record)");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> events(nullptr, &std::fclose);
+  if (!o.events.empty()) {
+    events.reset(std::fopen(o.events.c_str(), "w"));
+    if (!events) return fail(kExitUsage, Error::sys("open " + o.events).message());
+    options.on_call = [f = events.get()](const SyscallEvent& e) {
+      nlohmann::json j = {{"time", e.end_unix}, {"pid", e.pid}, {"tid", e.tid}, {"comm", e.comm},
+                          {"syscall", e.name}, {"nr", e.nr}, {"ret", e.ret},
+                          {"errno", e.err ? nlohmann::json(errno_name(e.err)) : nlohmann::json(nullptr)},
+                          {"duration_ns", e.duration_ns ? nlohmann::json(*e.duration_ns) : nlohmann::json(nullptr)},
+                          {"slow", e.slow}, {"failed", e.failed}};
+      std::string line = j.dump() + "\n";
+      std::fwrite(line.data(), 1, line.size(), f);
+    };
   }
   if (!o.out.empty() && !o.out.ends_with(".jsonl") && !o.out.ends_with(".csv"))
     return fail(kExitUsage, "--out: the file name must end in .jsonl or .csv");
@@ -155,6 +185,9 @@ void register_monitor(CLI::App& app, Action& action) {
   sub->add_option("--duration,-d", o->duration, "Stop after this long (default: until interrupted or the target exits)");
   sub->add_option("--prometheus", o->prometheus, "Serve Prometheus metrics at ADDRESS:PORT/metrics (e.g. 127.0.0.1:9464)");
   sub->add_option("--out,-o", o->out, "Write one record per interval to FILE.jsonl or FILE.csv");
+  sub->add_option("--events", o->events, "Write slow and/or failed calls, one JSON line each, to FILE (with --slow, --failed)");
+  sub->add_option("--slow", o->slow, "Record calls that take at least this long (e.g. 50ms) in --events");
+  sub->add_flag("--failed", o->failed, "Record failed calls in --events");
   sub->add_flag("--no-view", o->no_view, "No live view on the terminal");
   sub->add_flag("--follow-restarts", o->follow_restarts, "Keep watching a container across restarts");
   sub->add_option("--rows", o->rows, "Syscalls shown in the live view (default 15)");

@@ -68,7 +68,11 @@ Monitor::~Monitor() {
 Result<std::unique_ptr<Monitor>> Monitor::create(Target& target, const MonitorOptions& options) {
   if (options.interval < std::chrono::milliseconds(10))
     return Error("the interval must be at least 10ms");
-  auto syscalls = SyscallMonitor::create();
+  SyscallMonitorOptions smo;
+  smo.slow_call_threshold = options.slow_call_threshold;
+  smo.failed_call_events = options.failed_call_events;
+  if (smo.events_enabled() && !options.on_call) return Error("call events asked for, but nobody to receive them");
+  auto syscalls = SyscallMonitor::create(smo);
   if (!syscalls) return syscalls.error();
   std::unique_ptr<Monitor> m(new Monitor(target, options));
   m->syscalls_ = std::move(*syscalls);
@@ -192,7 +196,17 @@ Result<MonitorReport> Monitor::run(const std::vector<IntervalSink*>& sinks) {
     while (true) {
       auto left = std::chrono::duration_cast<Nanos>(next - Clock::now());
       if (left.count() <= 0) break;
-      int sig = signals.wait(std::min<Nanos>(left, std::chrono::milliseconds(100)));
+      auto slice = std::min<Nanos>(left, std::chrono::milliseconds(100));
+      int sig = 0;
+      if (options_.on_call) {
+        // Wait on the event ring instead of sleeping; signals are then only checked.
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(slice);
+        if (auto r = syscalls_->poll_events(options_.on_call, std::max(ms, std::chrono::milliseconds(1))); !r)
+          return r.error();
+        sig = signals.wait(Nanos(0));
+      } else {
+        sig = signals.wait(slice);
+      }
       if (sig || stop_requested_) {
         report.end_reason = "interrupted";
         ending = true;

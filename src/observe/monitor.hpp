@@ -22,6 +22,8 @@
 
 namespace syschaos {
 
+struct SyscallEvent;
+
 class IntervalSink {
  public:
   virtual ~IntervalSink() = default;
@@ -33,6 +35,10 @@ struct MonitorOptions {
   std::optional<Nanos> duration;
   // Containers: when the container restarts, keep watching its new processes.
   bool follow_restarts = false;
+  // Per-call event stream (slow or failed calls), delivered to on_call as they come.
+  Nanos slow_call_threshold{0};
+  bool failed_call_events = false;
+  std::function<void(const SyscallEvent&)> on_call;
   // Signals that end the monitor (SIGINT, SIGTERM, SIGHUP from the CLI); empty = none.
   std::vector<int> stop_signals;
 };
