@@ -104,11 +104,13 @@ int run_monitor(MonitorCliOptions& o) {
   options.failed_call_events = o.failed;
   if (o.events.empty() != (o.slow.empty() && !o.failed))
     return fail(kExitUsage, "--events FILE goes with --slow D and/or --failed (which calls to record)");
+  // The file is opened (and truncated) only once the rest of the input has been checked and
+  // the BPF programs are loaded: bad input leaves an existing file alone. The callback runs
+  // only inside Monitor::run, after that.
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> events(nullptr, &std::fclose);
   if (!o.events.empty()) {
-    events.reset(std::fopen(o.events.c_str(), "w"));
-    if (!events) return fail(kExitUsage, Error::sys("open " + o.events).message());
-    options.on_call = [f = events.get()](const SyscallEvent& e) {
+    options.on_call = [&events](const SyscallEvent& e) {
+      std::FILE* f = events.get();
       nlohmann::json j = {{"time", e.end_unix}, {"pid", e.pid}, {"tid", e.tid}, {"comm", e.comm},
                           {"syscall", e.name}, {"nr", e.nr}, {"ret", e.ret},
                           {"errno", e.err ? nlohmann::json(errno_name(e.err)) : nlohmann::json(nullptr)},
@@ -128,6 +130,10 @@ int run_monitor(MonitorCliOptions& o) {
 
   auto monitor = Monitor::create(**target, options);
   if (!monitor) return fail(kExitFailure, monitor.error().message());
+  if (!o.events.empty()) {
+    events.reset(std::fopen(o.events.c_str(), "w"));
+    if (!events) return fail(kExitUsage, Error::sys("open " + o.events).message());
+  }
 
   std::vector<IntervalSink*> sinks;
   std::unique_ptr<PrometheusExporter> exporter;

@@ -179,16 +179,17 @@ void Monitor::refresh_processes(Interval& interval) {
 Result<MonitorReport> Monitor::run(const std::vector<IntervalSink*>& sinks) {
   BlockedSignals signals(options_.stop_signals);
   MonitorReport report;
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto next = t0 + options_.interval;
+  // Discard what happened before the first interval (the set-up's own calls) — before a
+  // launched command starts, so none of its calls fall into the discarded part.
+  (void)syscalls_->collect();
   if (target_.command()) {
     auto pid = launch();
     if (!pid) return pid.error();
     launched_ = *pid;
   }
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  auto next = t0 + options_.interval;
-  // Discard what happened before the first interval (the set-up's own calls).
-  (void)syscalls_->collect();
   double start_unix = unix_now();
   bool ending = false;
   while (!ending) {

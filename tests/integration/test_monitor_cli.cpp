@@ -34,7 +34,7 @@
 
 using namespace syschaos::testing;
 using namespace std::chrono_literals;
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;  // keeps the keys in file order
 
 namespace {
 
@@ -101,9 +101,23 @@ std::vector<Json> read_jsonl(const std::string& path) {
 
 bool is_count(const Json& v) { return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0); }
 
-// What is wrong with one interval record, measured against the schema the writer documents
-// (docs/OBSERVE_OUTPUT.md, observe/interval_writer.hpp): field names, types, and the sums
-// that tie them together. Fields added later do not make a record invalid.
+// Where the documented keys of `object` are not in the documented order; keys not in
+// `order` (fields added later) are ignored.
+void check_key_order(const Json& object, const std::vector<std::string>& order, const std::string& where,
+                     std::vector<std::string>& problems) {
+  size_t last = 0;
+  for (const auto& [key, value] : object.items()) {
+    auto it = std::find(order.begin(), order.end(), key);
+    if (it == order.end()) continue;
+    size_t at = static_cast<size_t>(it - order.begin());
+    if (at < last) problems.push_back(where + ": key '" + key + "' out of the documented order");
+    last = at;
+  }
+}
+
+// What is wrong with one interval record, measured against docs/OBSERVE_OUTPUT.md ("JSON
+// lines"): field names, their order, types, and the sums that tie them together. Fields
+// added later do not make a record invalid (readers must ignore them).
 std::vector<std::string> schema_problems(const Json& r) {
   std::vector<std::string> problems;
   auto need = [&](const Json& object, const char* field, auto ok, const char* what, const std::string& where) {
@@ -136,13 +150,24 @@ std::vector<std::string> schema_problems(const Json& r) {
   need(r, "total_calls", is_count, "a count", "record");
   need(r, "total_errors", is_count, "a count", "record");
   need(r, "events_lost", is_count, "a count", "record");
+  check_key_order(r,
+                  {"schema", "interval", "start", "end", "target", "processes", "alive", "total_calls", "total_errors",
+                   "events_lost", "syscalls", "resources"},
+                  "record", problems);
+  static const std::set<std::string> kResourceCounts = {
+      "cpu_usage_ns",   "memory_bytes",   "memory_working_set_bytes", "memory_peak_bytes", "memory_limit_bytes",
+      "oom_events",     "oom_kills",      "io_read_bytes",            "io_write_bytes",    "pids",
+      "net_rx_bytes",   "net_tx_bytes",   "net_rx_packets",           "net_tx_packets",    "net_rx_drops",
+      "net_tx_drops"};
   if (need(r, "resources", object, "an object", "record")) {
     for (const auto& [key, value] : r["resources"].items()) {
-      bool ok = key == "source"           ? value.is_string()
+      bool ok = key == "source"           ? value.is_string() && std::regex_match(value.get<std::string>(),
+                                                                                  std::regex("cgroup v2|cgroup v1|cgroup v2\\+v1|processes"))
                 : key == "cpu_cores"      ? value.is_number() && value.get<double>() >= 0
                 : key == "network_shared" ? value.is_boolean()
-                                          : is_count(value);
-      if (!ok) problems.push_back("resources." + key + " has the wrong type: " + value.dump());
+                : kResourceCounts.count(key) ? is_count(value)
+                                             : true;  // a field added later
+      if (!ok) problems.push_back("resources." + key + " has the wrong type or value: " + value.dump());
     }
   }
   if (!need(r, "syscalls", array, "an array", "record")) return problems;
@@ -165,6 +190,10 @@ std::vector<std::string> schema_problems(const Json& r) {
               need(s, "latency_log2", array, "an array", where);
     if (!ok) continue;
     where += " (" + s["name"].get<std::string>() + ")";
+    check_key_order(s,
+                    {"name", "nr", "calls", "errors", "errnos", "latency_p50_ns", "latency_p99_ns", "latency_sum_ns",
+                     "latency_log2"},
+                    where, problems);
     uint64_t calls = s["calls"], errors = s["errors"];
     if (calls == 0) problems.push_back(where + ": listed with 0 calls");
     if (calls > previous_calls) problems.push_back(where + ": not sorted busiest first");
@@ -502,12 +531,26 @@ TEST(MonitorCli, CsvOutputParsesAndCountsExactly) {
   std::map<uint64_t, uint64_t> total_rows, calls_rows;  // per interval
   std::map<uint64_t, std::map<std::string, uint64_t>> errors_by_syscall, failed_by_syscall;
   std::set<uint64_t> intervals;
+  std::map<uint64_t, std::vector<std::string>> metrics_in_order;
+  static const std::set<std::string> kMetrics = {
+      "processes", "alive", "total_calls", "total_errors", "events_lost", "calls", "errors", "latency_p50_ns",
+      "latency_p99_ns", "latency_sum_ns", "cpu_usage_ns", "cpu_cores", "memory_bytes", "memory_working_set_bytes",
+      "memory_peak_bytes", "memory_limit_bytes", "oom_events", "oom_kills", "io_read_bytes", "io_write_bytes", "pids",
+      "net_rx_bytes", "net_tx_bytes", "net_rx_packets", "net_tx_packets", "net_rx_drops", "net_tx_drops",
+      "network_shared"};
+  static const std::set<std::string> kPerSyscall = {"calls", "errors", "latency_p50_ns", "latency_p99_ns",
+                                                    "latency_sum_ns"};
   for (size_t i = 1; i < lines.size(); ++i) {
     auto f = csv_fields(lines[i]);
     ASSERT_EQ(f.size(), 9u) << lines[i];
     EXPECT_EQ(f[0], "1");
     uint64_t iv = std::stoull(f[1]);
     intervals.insert(iv);
+    metrics_in_order[iv].push_back(f[5]);
+    EXPECT_TRUE(kMetrics.count(f[5])) << "undocumented metric: " << lines[i];
+    EXPECT_EQ(!f[6].empty(), kPerSyscall.count(f[5]) == 1) << "syscall column: " << lines[i];
+    EXPECT_EQ(!f[7].empty(), f[5] == "calls") << "outcome column: " << lines[i];
+    EXPECT_TRUE(std::regex_match(f[8], std::regex(R"(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?)"))) << lines[i];
     EXPECT_LE(std::stod(f[2]), std::stod(f[3]));
     EXPECT_EQ(f[4], target);
     const std::string& metric = f[5];
@@ -529,6 +572,11 @@ TEST(MonitorCli, CsvOutputParsesAndCountsExactly) {
   EXPECT_EQ(calls[std::make_pair(std::string("getppid"), std::string("success"))], uint64_t{kGetppid + kChildGetppid});
   EXPECT_EQ(calls[std::make_pair(std::string("nanosleep"), std::string("success"))], uint64_t{kSleeps});
   for (uint64_t iv : intervals) {
+    const auto& m = metrics_in_order[iv];
+    ASSERT_GE(m.size(), 5u);
+    EXPECT_EQ(std::vector<std::string>(m.begin(), m.begin() + 5),
+              (std::vector<std::string>{"processes", "alive", "total_calls", "total_errors", "events_lost"}))
+        << "interval " << iv << " does not start with the documented rows";
     EXPECT_EQ(total_rows[iv], calls_rows[iv]) << "interval " << iv << ": total_calls != sum of calls rows";
     EXPECT_EQ(errors_by_syscall[iv], failed_by_syscall[iv]) << "interval " << iv;
   }
@@ -770,13 +818,20 @@ TEST(MonitorCli, BadInputIsOneLineExitTwoAndNothingRuns) {
       {"prometheus not loopback", concat({"--prometheus", "0.0.0.0:9464"}, launch), "--prometheus"},
       {"prometheus IPv6 without brackets", concat({"--prometheus", "::1:9464"}, launch), "--prometheus"},
       {"command that does not exist", {"--", dir / "no-such-command"}, "no-such-command"},
+      {"events without --slow or --failed", concat({"--events", dir / "events.jsonl"}, launch), "--events"},
+      {"slow not a duration", concat({"--events", dir / "events.jsonl", "--slow", "long"}, launch), "--slow"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {bin(), "monitor", "--no-view"};
-    // Every case but the two about --out also asks for a JSONL file: it must not appear.
-    bool own_out = false;
-    for (const auto& a : c.args) own_out |= a == "--out";
+    // Every case also asks for a JSONL file and a file of failed calls (unless it is about
+    // those options itself): neither may appear.
+    bool own_out = false, own_events = false;
+    for (const auto& a : c.args) {
+      own_out |= a == "--out";
+      own_events |= a == "--events";
+    }
     if (!own_out) argv.insert(argv.end(), {"--out", out});
+    if (!own_events) argv.insert(argv.end(), {"--events", dir / "events.jsonl", "--failed"});
     argv.insert(argv.end(), c.args.begin(), c.args.end());
     auto r = run_command(argv, 20s);
     EXPECT_EQ(r.exit_code, 2) << c.what << ": " << r.err;
@@ -790,6 +845,8 @@ TEST(MonitorCli, BadInputIsOneLineExitTwoAndNothingRuns) {
     EXPECT_FALSE(exists(marker)) << c.what << ": the command ran";
     EXPECT_FALSE(exists(out)) << c.what << ": the output file was created";
     EXPECT_FALSE(exists(dir / "series.txt") || exists(dir / "series")) << c.what;
+    EXPECT_FALSE(exists(dir / "events.jsonl")) << c.what << ": the events file was created";
+    ::unlink((dir / "events.jsonl").c_str());
     ::unlink(marker.c_str());
     ::unlink(out.c_str());
   }
@@ -809,7 +866,9 @@ TEST(MonitorCli, WithoutPrivilegeItSaysBpfNeedsPrivilegeInOneLine) {
   // Watching its own process: sh execs syschaos, so $$ is syschaos itself.
   auto own = run_command(concat(as_nobody, {"/bin/sh", "-c", "exec \"$0\" monitor --no-view --duration 2s --pid $$", bin()}),
                          20s);
-  auto launched = run_command(concat(as_nobody, {bin(), "monitor", "--no-view", "--", "touch", marker}), 20s);
+  const std::string events = dir / "events.jsonl";
+  auto launched = run_command(
+      concat(as_nobody, {bin(), "monitor", "--no-view", "--events", events, "--failed", "--", "touch", marker}), 20s);
   for (const auto* r : {&own, &launched}) {
     EXPECT_NE(r->exit_code, 0) << r->err;
     EXPECT_LT(r->exit_code, 128) << "killed by a signal: " << r->err;
@@ -820,6 +879,7 @@ TEST(MonitorCli, WithoutPrivilegeItSaysBpfNeedsPrivilegeInOneLine) {
     EXPECT_TRUE(contains(lines[0], "needs root or CAP_BPF")) << lines[0];
   }
   EXPECT_FALSE(exists(marker)) << "the command ran without being monitored";
+  EXPECT_FALSE(exists(events)) << "an events file was created although nothing was monitored";
 }
 
 // The live view with stdout on a pipe: no terminal control codes, one block per interval,
