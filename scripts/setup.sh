@@ -22,7 +22,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo target, e2e and benchmark tools
-  docker.io nginx-light wrk strace curl iproute2 procps jq
+  docker.io nginx-light wrk strace bpftrace curl iproute2 procps jq
 )
 
 if [[ ${EUID:-$(id -u)} -ne 0 ]]; then
