@@ -48,6 +48,8 @@ nginx_pid="" tracer_pid=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  # An nginx that already exited makes kill fail: that must not change the exit code.
+  set +e
   [[ -n $tracer_pid ]] && { kill -INT "$tracer_pid" 2>/dev/null; wait "$tracer_pid" 2>/dev/null; }
   if [[ -n $nginx_pid ]]; then
     kill -QUIT "$nginx_pid" 2>/dev/null
