@@ -1,7 +1,7 @@
 // syscall_workload MODE ARGS...: makes exactly known numbers of system calls, for the
 // syscall monitor's accuracy tests. Every mode except `spin ... nowait` first blocks SIGUSR1
 // and waits for it ("go"), so the test can make the process a target before it starts;
-// the test knows it is ready when SIGUSR1 shows in SigBlk of /proc/PID/status.
+// the test knows it is ready when /proc/PID/syscall shows it waiting in rt_sigtimedwait.
 //
 //   calls N M K L P   N getppid (success), M openat of a missing file (ENOENT), K read of
 //                     fd -1 (EBADF), L nanosleep of 20 ms, then fork a child that makes P
