@@ -23,6 +23,12 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo target, e2e and benchmark tools
   docker.io nginx-light wrk strace bpftrace curl iproute2 procps jq
+  # ChaosFS tests and benchmark (fio with verify, bindfs as the FUSE peer, xattr tools, a database)
+  fio bindfs attr sqlite3
+  # failstop tests (a real server and a packet capture on lo)
+  redis-server tcpdump
+  # experiment report check (headless)
+  chromium
 )
 
 if [[ ${EUID:-$(id -u)} -ne 0 ]]; then
