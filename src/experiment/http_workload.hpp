@@ -24,6 +24,8 @@ struct HttpWorkloadSpec {
   std::chrono::milliseconds timeout{2000};
   int max_in_flight = 256;                // open model: beyond this, requests are counted as
                                           // errors (RequestError::other) instead of queued
+  bool keep_alive = true;                 // reuse connections (HTTP/1.1 keep-alive) like real
+                                          // clients; false: a new TCP connection per request
 };
 
 // Checks the spec: at least one URL, every host loopback, one model chosen, sane numbers.
@@ -43,6 +45,12 @@ class HttpWorkload {
   void stop();
   // Everything recorded so far (thread-safe copy).
   std::vector<RequestRecord> records() const;
+  // Records from index `from` on (records are appended in completion order), for a live view
+  // that should not copy everything each second; record_count() is the next `from`.
+  std::vector<RequestRecord> records_since(size_t from) const;
+  size_t record_count() const;
+  // Why the generator stopped by itself (libcurl or the kernel failed it), empty if it did not.
+  std::string failure() const;
 
  private:
   struct State;

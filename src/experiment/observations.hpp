@@ -35,6 +35,13 @@ struct RequestRecord {
   int status = 0;         // HTTP status; 0 when no response (see error)
   RequestError error = RequestError::none;
   std::string url;        // which of the workload's URLs
+  // Open model: start_s is the request's scheduled time and latency_s counts from it (so a
+  // generator that fell behind, or a server that made it fall behind, shows as latency rather
+  // than as silently missing requests); start_delay_s is how late it was actually sent.
+  double start_delay_s = 0;
+  uint64_t body_bytes = 0;  // response body received (discarded, only counted)
+  int curl_code = 0;        // libcurl's CURLcode, for diagnosis of error == other
+  bool dropped = false;     // open model: never sent, max_in_flight requests were pending
   // A request succeeded when it got a response with status 200-399 and no transport error.
   bool ok() const { return error == RequestError::none && status >= 200 && status < 400; }
 };
@@ -46,7 +53,17 @@ struct CommandOutcome {
   int signal = 0;          // when it was killed by a signal
   double start_s = 0, end_s = 0;
   std::string output_tail; // last lines of its stdout+stderr, for the report
-  bool ok() const { return signal == 0 && exit_code == 0; }
+  // It was still running at the end of the experiment and syschaos ended it (SIGTERM to its
+  // process group, SIGKILL after the grace period); exit_code/signal then say how it ended.
+  bool stopped = false;
+  bool killed_after_grace = false;  // it ignored SIGTERM for the whole grace period
+  uint64_t output_bytes = 0;        // all of stdout+stderr (the full text is in the output file)
+  // A command that ran to its own end succeeded with exit status 0; one syschaos stopped at
+  // the end succeeded if it honoured SIGTERM (whatever it then exited with).
+  bool ok() const {
+    if (stopped) return !killed_after_grace;
+    return signal == 0 && exit_code == 0;
+  }
 };
 
 // Something of the target died or restarted during the experiment.
