@@ -56,6 +56,9 @@ struct EngineOptions {
   EventSink* events = nullptr;
   // Signals that ask the engine to stop and detach (SIGINT, SIGTERM, SIGHUP by default).
   std::vector<int> stop_signals;
+  // Set to true from any thread to make the engine detach and return (reason interrupted);
+  // how a caller that handles signals itself (an experiment) ends a perturbation early.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 enum class EndReason { duration, interrupted, target_exited };

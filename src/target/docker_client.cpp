@@ -208,6 +208,16 @@ Result<std::string> docker_socket_from_host(std::optional<std::string_view> dock
       *docker_host));
 }
 
+Result<void> DockerClient::restart_container(std::string_view name_or_id, int grace_seconds) {
+  std::string path = fmt::format("/containers/{}/restart?t={}", url_escape_path_segment(name_or_id),
+                                 grace_seconds);
+  auto response = request("POST", path, {}, std::chrono::seconds(grace_seconds + 60));
+  if (!response) return response.error();
+  if (response->status == 404) return Error(fmt::format("no such container: {}", name_or_id));
+  if (response->status / 100 != 2) return docker_api_error("POST", path, *response);
+  return ok();
+}
+
 Result<ContainerInfo> parse_container_inspect(std::string_view json_text) {
   auto json = nlohmann::json::parse(json_text, nullptr, false);
   if (json.is_discarded() || !json.is_object())
@@ -223,6 +233,10 @@ Result<ContainerInfo> parse_container_inspect(std::string_view json_text) {
     info.restarting = state.value("Restarting", false);
     info.pid = state.value("Pid", 0);
     info.status = state.value("Status", std::string());
+    info.exit_code = state.value("ExitCode", 0);
+    info.oom_killed = state.value("OOMKilled", false);
+    info.started_at = state.value("StartedAt", std::string());
+    info.restart_count = json.value("RestartCount", 0);
     if (info.id.empty()) return Error("container inspect JSON has an empty Id");
     return info;
   } catch (const nlohmann::json::exception& e) {

@@ -31,6 +31,10 @@ struct ContainerInfo {
   bool restarting = false;
   pid_t pid = 0;       // main process in the host's pid namespace; 0 when not running
   std::string status;  // State.Status: created, running, paused, restarting, exited, dead, ...
+  int exit_code = 0;       // State.ExitCode of the last run
+  bool oom_killed = false; // State.OOMKilled
+  std::string started_at;  // State.StartedAt: changes on every (re)start
+  int restart_count = 0;   // RestartCount: restarts done by the restart policy
 
   std::string short_id() const { return id.substr(0, 12); }
 };
@@ -57,6 +61,10 @@ class DockerClient {
 
   // GET /_ping: Docker answers "OK".
   Result<void> ping(std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  // POST /containers/{id}/restart?t=SECONDS: stops (SIGTERM, then SIGKILL after the grace
+  // time) and starts the container again.
+  Result<void> restart_container(std::string_view name_or_id, int grace_seconds = 10);
+
   // GET /version: the engine's version string, e.g. "20.10.24+dfsg1".
   Result<std::string> server_version();
 

@@ -29,6 +29,7 @@ constexpr auto kPollInterval = std::chrono::milliseconds(200);
 // waitpid polls after a handled stop before the tracer sleeps.
 constexpr int kSpinPolls = 32;
 // How long the detach may wait for threads that still owe an injected result.
+constexpr auto kStopRequestPoll = std::chrono::milliseconds(50);
 constexpr auto kDetachGrace = std::chrono::seconds(2);
 
 bool is_group_stop_signal(int sig) {
@@ -457,6 +458,10 @@ Result<EngineReport> TraceSession::run() {
       report_.reason = EndReason::duration;
       break;
     }
+    if (options_.stop_requested && options_.stop_requested->load()) {
+      report_.reason = EndReason::interrupted;
+      break;
+    }
     if (now >= next_poll_) {
       poll_target();
       next_poll_ = now + kPollInterval;
@@ -465,6 +470,8 @@ Result<EngineReport> TraceSession::run() {
     auto wake = next_poll_;
     if (!timers_.empty()) wake = std::min(wake, timers_.top().due);
     if (deadline_) wake = std::min(wake, *deadline_);
+    // A caller's stop request is not a signal: look at it at least this often.
+    if (options_.stop_requested) wake = std::min(wake, now + kStopRequestPoll);
     auto wait = std::max(Nanos(0), std::chrono::duration_cast<Nanos>(wake - Clock::now()));
     struct timespec ts {static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
     siginfo_t info {};
