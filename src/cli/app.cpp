@@ -16,6 +16,8 @@ int run(int argc, char** argv) {
   register_inject(app, action);
   register_monitor(app, action);
   register_info(app, action);
+  register_fs(app, action);
+  register_failstop(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

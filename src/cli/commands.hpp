@@ -15,5 +15,7 @@ using Action = std::function<int()>;
 void register_inject(CLI::App& app, Action& action);
 void register_info(CLI::App& app, Action& action);
 void register_monitor(CLI::App& app, Action& action);
+void register_fs(CLI::App& app, Action& action);  // fs mount|rules|recover (fs_command.cpp)
+void register_failstop(CLI::App& app, Action& action);  // failstop freeze|crash|kill|run|omit|duplicate|restore
 
 }  // namespace syschaos::cli

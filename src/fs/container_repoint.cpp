@@ -1,0 +1,348 @@
+#include "fs/container_repoint.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/errno_names.hpp"
+#include "fs/volume_mountinfo.hpp"
+#include "inject/ptrace/proc_inspect.hpp"
+#include "inject/ptrace/remote_syscall.hpp"
+
+namespace syschaos::fs {
+
+using ptrace_engine::StoppedProcess;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::optional<std::string> read_link(const std::string& path) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof(buf));
+  if (n < 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::vector<int> fd_numbers(pid_t pid) {
+  std::vector<int> out;
+  DIR* d = ::opendir(fmt::format("/proc/{}/fd", pid).c_str());
+  if (!d) return out;
+  while (auto* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    out.push_back(std::atoi(e->d_name));
+  }
+  ::closedir(d);
+  return out;
+}
+
+struct FdInfo {
+  uint64_t pos = 0;
+  int flags = 0;
+  bool locked = false;
+};
+
+FdInfo read_fdinfo(pid_t pid, int fd) {
+  FdInfo info;
+  std::istringstream in(read_text(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
+  std::string key;
+  while (in >> key) {
+    if (key == "pos:") {
+      in >> info.pos;
+    } else if (key == "flags:") {
+      std::string oct;
+      in >> oct;
+      info.flags = static_cast<int>(std::strtol(oct.c_str(), nullptr, 8));
+    } else if (key == "lock:") {
+      info.locked = true;
+    }
+    std::string rest;
+    std::getline(in, rest);
+  }
+  return info;
+}
+
+struct Mapping {
+  uint64_t start = 0, end = 0, offset = 0;
+  std::string perms;  // "r-xp"
+  std::string path;
+};
+
+std::vector<Mapping> file_mappings(pid_t pid) {
+  std::vector<Mapping> out;
+  std::istringstream in(read_text(fmt::format("/proc/{}/maps", pid)));
+  std::string line;
+  while (std::getline(in, line)) {
+    // 7f12c000-7f12d000 r--p 00000000 08:01 1234   /path with spaces
+    Mapping m;
+    char perms[8] = {};
+    unsigned long long start, end, off;
+    int consumed = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &off, &consumed) < 4)
+      continue;
+    if (consumed <= 0 || static_cast<size_t>(consumed) >= line.size() || line[static_cast<size_t>(consumed)] != '/')
+      continue;
+    m.start = start;
+    m.end = end;
+    m.offset = off;
+    m.perms = perms;
+    m.path = line.substr(static_cast<size_t>(consumed));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// Bytes of copied-on-write (anonymous) pages per mapping start, from /proc/PID/smaps.
+std::vector<std::pair<uint64_t, uint64_t>> anonymous_kb(pid_t pid) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  std::istringstream in(read_text(fmt::format("/proc/{}/smaps", pid)));
+  std::string line;
+  uint64_t current = 0;
+  while (std::getline(in, line)) {
+    unsigned long long start, end;
+    if (std::sscanf(line.c_str(), "%llx-%llx ", &start, &end) == 2 && line.find(' ') != std::string::npos &&
+        line.find(':') > line.find(' ')) {
+      current = start;
+      continue;
+    }
+    if (line.rfind("Anonymous:", 0) == 0) out.emplace_back(current, std::strtoull(line.c_str() + 10, nullptr, 10));
+  }
+  return out;
+}
+
+bool on_mount(const std::string& path, int mnt_id) {
+  auto id = mount_id_of(path);
+  return id && *id == mnt_id;
+}
+
+std::string errno_text(int64_t r) {
+  return std::string(errno_name(static_cast<int>(-r)));
+}
+
+}  // namespace
+
+bool holds_files_on(pid_t pid, int mnt_id) {
+  if (on_mount(fmt::format("/proc/{}/cwd", pid), mnt_id)) return true;
+  for (int fd : fd_numbers(pid))
+    if (on_mount(fmt::format("/proc/{}/fd/{}", pid, fd), mnt_id)) return true;
+  for (const auto& m : file_mappings(pid))
+    if (on_mount(fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end), mnt_id)) return true;
+  return false;
+}
+
+namespace {
+
+// The path the process must open now, or nullopt with the reason in *why.
+std::optional<std::string> new_path(const RepointSpec& spec, const std::string& seen, std::string* why) {
+  if (seen.ends_with(" (deleted)")) {
+    *why = "deleted";
+    return std::nullopt;
+  }
+  if (spec.from_detached) {
+    if (seen.empty() || seen[0] != '/') {
+      *why = "unexpected name " + seen;
+      return std::nullopt;
+    }
+    return seen == "/" ? spec.volume : spec.volume + seen;
+  }
+  if (seen == spec.volume || seen.starts_with(spec.volume + "/")) return seen;
+  *why = "outside the volume (" + seen + ")";
+  return std::nullopt;
+}
+
+class Mover {
+ public:
+  Mover(StoppedProcess& p, const RepointSpec& spec, RepointOutcome& out) : p_(p), spec_(spec), out_(out) {}
+
+  void fds() {
+    pid_t pid = p_.pid();
+    for (int fd : fd_numbers(pid)) {
+      std::string link = fmt::format("/proc/{}/fd/{}", pid, fd);
+      if (!on_mount(link, spec_.from_mnt_id)) continue;
+      auto seen = read_link(link);
+      if (!seen) continue;  // closed meanwhile (cannot happen while stopped, but harmless)
+      std::string why;
+      auto path = new_path(spec_, *seen, &why);
+      if (!path) {
+        leave(fmt::format("fd {}: {}", fd, why));
+        continue;
+      }
+      FdInfo info = read_fdinfo(pid, fd);
+      if (info.locked) {
+        leave(fmt::format("fd {} ({}): holds a file lock, which a new open would not", fd, *path));
+        continue;
+      }
+      struct stat st {};
+      bool is_dir = ::stat(link.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      // The kernel already dropped O_CREAT, O_EXCL, O_TRUNC and O_NOCTTY from f_flags; drop
+      // them anyway, re-opening must never create or truncate.
+      int flags = info.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+      auto addr = p_.put_string(*path);
+      if (!addr) return fail(addr.error());
+      auto nfd = call(SYS_openat, {static_cast<uint64_t>(AT_FDCWD), *addr, static_cast<uint64_t>(flags | O_CLOEXEC), 0});
+      if (!nfd) return;
+      if (*nfd < 0) {
+        leave(fmt::format("fd {} ({}): openat: {}", fd, *path, errno_text(*nfd)));
+        continue;
+      }
+      // A directory's position is a cookie of its file system, meaningless on another one.
+      if (info.pos > 0 && !is_dir && !(flags & O_PATH)) {
+        auto r = call(SYS_lseek, {static_cast<uint64_t>(*nfd), info.pos, SEEK_SET});
+        if (!r) return;
+        if (*r < 0) {
+          (void)call(SYS_close, {static_cast<uint64_t>(*nfd)});
+          leave(fmt::format("fd {} ({}): lseek: {}", fd, *path, errno_text(*r)));
+          continue;
+        }
+      }
+      auto r = call(SYS_dup3, {static_cast<uint64_t>(*nfd), static_cast<uint64_t>(fd),
+                               static_cast<uint64_t>(info.flags & O_CLOEXEC)});
+      if (!r) return;
+      (void)call(SYS_close, {static_cast<uint64_t>(*nfd)});
+      if (*r < 0) {
+        leave(fmt::format("fd {} ({}): dup3: {}", fd, *path, errno_text(*r)));
+        continue;
+      }
+      ++out_.fds;
+    }
+  }
+
+  void cwd() {
+    if (failed_) return;
+    std::string link = fmt::format("/proc/{}/cwd", p_.pid());
+    if (!on_mount(link, spec_.from_mnt_id)) return;
+    auto seen = read_link(link);
+    std::string why;
+    auto path = seen ? new_path(spec_, *seen, &why) : std::nullopt;
+    if (!path) return leave("cwd: " + (seen ? why : std::string("unreadable")));
+    auto addr = p_.put_string(*path);
+    if (!addr) return fail(addr.error());
+    auto r = call(SYS_chdir, {*addr});
+    if (!r) return;
+    if (*r < 0) return leave(fmt::format("cwd ({}): chdir: {}", *path, errno_text(*r)));
+    out_.cwd = true;
+  }
+
+  void mappings() {
+    if (failed_) return;
+    pid_t pid = p_.pid();
+    std::vector<std::pair<uint64_t, uint64_t>> anon;
+    bool anon_read = false;
+    for (const auto& m : file_mappings(pid)) {
+      if (failed_) return;
+      if (!on_mount(fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end), spec_.from_mnt_id)) continue;
+      std::string why;
+      auto path = new_path(spec_, m.path, &why);
+      std::string what = fmt::format("mapping {:x}-{:x}", m.start, m.end);
+      if (!path) {
+        leave(what + ": " + why);
+        continue;
+      }
+      bool shared = m.perms.size() > 3 && m.perms[3] == 's';
+      bool writable = m.perms.size() > 1 && m.perms[1] == 'w';
+      if (!shared) {
+        // A private mapping may hold pages the process changed (relocations, RELRO): those
+        // exist only in this mapping and would be lost by mapping the file again.
+        if (!anon_read) {
+          anon = anonymous_kb(pid);
+          anon_read = true;
+        }
+        uint64_t kb = 0;
+        for (const auto& [start, n] : anon)
+          if (start == m.start) kb = n;
+        if (kb > 0) {
+          leave(fmt::format("{} ({}): {} kB of private copied pages", what, *path, kb));
+          continue;
+        }
+      }
+      int prot = (m.perms[0] == 'r' ? PROT_READ : 0) | (writable ? PROT_WRITE : 0) |
+                 (m.perms[2] == 'x' ? PROT_EXEC : 0);
+      int oflags = (shared && writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+      auto addr = p_.put_string(*path);
+      if (!addr) return fail(addr.error());
+      auto nfd = call(SYS_openat, {static_cast<uint64_t>(AT_FDCWD), *addr, static_cast<uint64_t>(oflags), 0});
+      if (!nfd) return;
+      if (*nfd < 0) {
+        leave(fmt::format("{} ({}): openat: {}", what, *path, errno_text(*nfd)));
+        continue;
+      }
+      auto r = call(SYS_mmap, {m.start, m.end - m.start, static_cast<uint64_t>(prot),
+                               static_cast<uint64_t>((shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED),
+                               static_cast<uint64_t>(*nfd), m.offset});
+      if (!r) return;
+      (void)call(SYS_close, {static_cast<uint64_t>(*nfd)});
+      if (*r < 0 && *r > -4096) {
+        leave(fmt::format("{} ({}): mmap: {}", what, *path, errno_text(*r)));
+        continue;
+      }
+      ++out_.mappings;
+    }
+  }
+
+  const std::optional<Error>& error() const { return error_; }
+
+ private:
+  Result<int64_t> call(long nr, std::array<uint64_t, 6> args) {
+    auto r = p_.syscall(nr, args);
+    if (!r) fail(r.error());
+    return r;
+  }
+  void fail(const Error& e) {
+    failed_ = true;
+    if (!error_) error_ = e;
+  }
+  void leave(std::string why) { out_.left.push_back(std::move(why)); }
+
+  StoppedProcess& p_;
+  const RepointSpec& spec_;
+  RepointOutcome& out_;
+  bool failed_ = false;
+  std::optional<Error> error_;
+};
+
+}  // namespace
+
+Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec) {
+  RepointOutcome out;
+  out.pid = pid;
+  out.comm = ptrace_engine::thread_comm(pid, pid);
+  if (!holds_files_on(pid, spec.from_mnt_id)) return out;
+  auto stopped = StoppedProcess::stop(pid);
+  if (!stopped) return stopped.error();
+  out.stopped = true;
+  out.threads = (*stopped)->thread_count();
+  out.executor_mode = (*stopped)->executor_mode();
+  Mover mover(**stopped, spec, out);
+  mover.fds();
+  mover.cwd();
+  mover.mappings();
+  auto released = (*stopped)->release();
+  out.stop_time = (*stopped)->stopped_for();
+  if (mover.error()) return mover.error()->context(fmt::format("pid {} ({})", pid, out.comm));
+  if (!released) return released.error().context(fmt::format("pid {} ({})", pid, out.comm));
+  return out;
+}
+
+std::string describe(const RepointOutcome& o) {
+  if (!o.stopped) return fmt::format("pid {} ({}): nothing on the volume, not stopped", o.pid, o.comm);
+  std::string moved = fmt::format("{} fd(s){}, {} mapping(s)", o.fds, o.cwd ? ", cwd" : "", o.mappings);
+  std::string s = fmt::format("pid {} ({}): stopped {:.3f} ms ({} thread(s), {}); moved {}", o.pid, o.comm,
+                              static_cast<double>(o.stop_time.count()) / 1e6, o.threads, o.executor_mode, moved);
+  for (const auto& l : o.left) s += "; left " + l;
+  return s;
+}
+
+}  // namespace syschaos::fs
