@@ -1,0 +1,296 @@
+// syschaos failstop: fail-stop failures (freeze, crash without FIN/RST, kill) of
+// containers, cgroups and processes, on a trigger or a schedule; packet omission and
+// duplication; and `restore`, which puts back what a killed syschaos left. See
+// docs/FAILSTOP.md.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+
+#include "cli/app.hpp"
+#include "cli/commands.hpp"
+#include "core/duration.hpp"
+#include "core/errno_names.hpp"
+#include "core/unique_fd.hpp"
+#include "failstop/failstop.hpp"
+#include "failstop/restore_state.hpp"
+#include "failstop/safety_guard.hpp"
+#include "failstop/scenario_runner.hpp"
+#include "failstop/schedule.hpp"
+
+namespace syschaos::cli {
+
+namespace {
+
+using namespace syschaos::failstop;
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "syschaos: %s\n", message.c_str());
+  return code;
+}
+
+struct TargetOptions {
+  std::vector<pid_t> pids;
+  std::vector<std::string> containers;
+  std::vector<std::string> cgroups;
+
+  void add_to(CLI::App* sub) {
+    sub->add_option("--pid", pids, "A target process (repeat, or N,M,...: each pid is one target)")->delimiter(',');
+    sub->add_option("--container", containers, "A target Docker container (repeatable)");
+    sub->add_option("--cgroup", cgroups, "A target cgroup, v1 or v2 (repeatable)");
+  }
+  size_t count() const { return pids.size() + containers.size() + cgroups.size(); }
+  // Named t1, t2, ... in the order given.
+  std::vector<std::pair<std::string, TargetSpec>> specs() const {
+    std::vector<std::pair<std::string, TargetSpec>> out;
+    auto name = [&] { return fmt::format("t{}", out.size() + 1); };
+    for (pid_t p : pids) out.emplace_back(name(), TargetSpec{p, {}, {}, {}});
+    for (const auto& c : containers) out.emplace_back(name(), TargetSpec{{}, c, {}, {}});
+    for (const auto& g : cgroups) out.emplace_back(name(), TargetSpec{{}, {}, g, {}});
+    return out;
+  }
+};
+
+struct RunCommon {
+  std::optional<uint64_t> seed;
+  std::string duration;
+  std::string events;
+};
+
+struct FailOptions {
+  Mode mode = Mode::kFreeze;
+  TargetOptions targets;
+  RunCommon common;
+  std::string select = "all";
+  std::string freezer = "auto";
+  std::string signal = "KILL";
+  std::string after, after_cpu, after_syscall, every, prob, rate, hold;
+};
+
+struct ScheduleOptions {
+  std::string file;
+  RunCommon common;
+};
+
+// SIGINT/SIGTERM/SIGHUP become readable on a signalfd: the run loop ends cleanly and
+// undoes everything (a signal handler could not).
+Result<UniqueFd> stop_signals_fd() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return Error::sys("sigprocmask");
+  UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) return Error::sys("signalfd");
+  return fd;
+}
+
+uint64_t fresh_seed() { return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}(); }
+
+std::string describe_event(const nlohmann::json& e) {
+  std::string kind = e.value("event", "");
+  double t = e.value("t", 0.0);
+  if (kind == "fail") {
+    std::string what = fmt::format("+{:.3f}s {} {} ({} process(es){}{})", t, e.value("mode", ""),
+                                   e.value("target", ""), e["pids"].size(),
+                                   e.value("cgroup", "").empty() ? "" : ", cgroup " + e.value("cgroup", ""),
+                                   e.contains("blackholed_endpoints")
+                                       ? fmt::format(", {} endpoint(s) blackholed", e["blackholed_endpoints"].get<size_t>())
+                                       : "");
+    return what + " on " + e.value("trigger", "");
+  }
+  if (kind == "undo") return fmt::format("+{:.3f}s undo {} of {}", t, e.value("mode", ""), e.value("target", ""));
+  if (kind == "step") return fmt::format("+{:.3f}s step: {}", t, e.value("step", ""));
+  if (kind == "end") return fmt::format("+{:.3f}s end ({})", t, e.value("reason", ""));
+  return e.dump();
+}
+
+// Resolves targets, opens the session, runs the schedule, undoes everything.
+int run_schedule(Schedule schedule, const RunCommon& common) {
+  std::optional<Nanos> duration;
+  if (!common.duration.empty()) {
+    auto d = parse_duration(common.duration, "s");
+    if (!d) return fail(kExitUsage, "--duration: " + d.error().message());
+    if (d->count() <= 0) return fail(kExitUsage, "--duration must be longer than 0");
+    duration = *d;
+  }
+  uint64_t seed = common.seed ? *common.seed : schedule.seed ? *schedule.seed : fresh_seed();
+  std::vector<NamedTarget> targets;
+  for (auto& [name, spec] : schedule.targets) {
+    auto t = resolve_target(spec);
+    if (!t) return fail(kExitUsage, t.error().message());
+    if ((*t)->command()) return fail(kExitUsage, "failstop does not launch commands; start it and give --pid");
+    targets.push_back({name, std::move(*t)});
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> events(nullptr, &std::fclose);
+  if (!common.events.empty()) {
+    events.reset(std::fopen(common.events.c_str(), "w"));
+    if (!events) return fail(kExitUsage, Error::sys("open " + common.events).message());
+  }
+  auto stop = stop_signals_fd();
+  if (!stop) return fail(kExitFailure, stop.error().message());
+  auto session = Session::open(SessionOptions{});
+  if (!session) return fail(kExitFailure, session.error().message());
+  for (const auto& r : (*session)->restored_at_open())
+    std::fprintf(stderr, "syschaos: restored what an earlier run left (%s): %s\n", r.path.c_str(),
+                 r.outcome ? "done" : r.outcome.error().message().c_str());
+  std::fprintf(stderr, "syschaos: failstop with seed %llu, %zu step(s), guard pid %d\n",
+               static_cast<unsigned long long>(seed), schedule.steps.size(), (*session)->guard_pid());
+  RunOptions options;
+  options.seed = seed;
+  options.duration = duration;
+  options.stop_fd = stop->get();
+  options.on_event = [&](const nlohmann::json& e) {
+    std::fprintf(stderr, "syschaos: %s\n", describe_event(e).c_str());
+    if (events) {
+      std::string line = e.dump() + "\n";
+      std::fwrite(line.data(), 1, line.size(), events.get());
+      std::fflush(events.get());
+    }
+  };
+  ScenarioRunner runner(**session, targets, options);
+  auto report = runner.run(schedule);
+  auto closed = (*session)->close();
+  if (!report) return fail(kExitFailure, report.error().message() + (closed ? "" : "; " + closed.error().message()));
+  if (!closed) return fail(kExitFailure, closed.error().message());
+  std::fprintf(stderr, "syschaos: failstop ended (%s): %zu failure(s), everything restored\n",
+               report->end_reason.c_str(), report->failures);
+  return 0;
+}
+
+int run_fail(const FailOptions& o) {
+  if (o.targets.count() == 0) return fail(kExitUsage, "give at least one target: --pid, --container or --cgroup");
+  Step step;
+  step.failure.mode = o.mode;
+  auto sel = parse_selection(o.select);
+  if (!sel) return fail(kExitUsage, sel.error().message());
+  step.select = *sel;
+  auto freezer = parse_freezer_choice(o.freezer);
+  if (!freezer) return fail(kExitUsage, "--freezer: " + freezer.error().message());
+  step.failure.freezer = *freezer;
+  auto sig = parse_signal(o.signal);
+  if (!sig) return fail(kExitUsage, "--signal: " + sig.error().message());
+  step.failure.signal = *sig;
+  int triggers = !o.after.empty() + !o.after_cpu.empty() + !o.after_syscall.empty() + !o.every.empty() + !o.rate.empty();
+  if (triggers > 1) return fail(kExitUsage, "give at most one of --after, --after-cpu, --after-syscall, --every, --rate");
+  if (o.every.empty() != o.prob.empty()) return fail(kExitUsage, "--every and --prob go together");
+  Result<Trigger> trigger = Trigger{};
+  if (!o.after.empty()) trigger = trigger_after(o.after);
+  if (!o.after_cpu.empty()) trigger = trigger_after_cpu(o.after_cpu);
+  if (!o.after_syscall.empty()) trigger = trigger_after_syscall(o.after_syscall);
+  if (!o.every.empty()) trigger = trigger_tick(o.every, o.prob);
+  if (!o.rate.empty()) trigger = trigger_rate(o.rate);
+  if (!trigger) return fail(kExitUsage, trigger.error().message());
+  step.trigger = *trigger;
+  if (!o.hold.empty()) {
+    if (o.mode == Mode::kKill) return fail(kExitUsage, "--for: a kill cannot be undone");
+    auto d = parse_duration(o.hold, "s");
+    if (!d) return fail(kExitUsage, "--for: " + d.error().message());
+    step.hold = *d;
+  }
+  Schedule schedule;
+  schedule.targets = o.targets.specs();
+  for (const auto& [name, spec] : schedule.targets) step.targets.push_back(name);
+  if (step.select.kind == Selection::Kind::kCount && step.select.value > static_cast<double>(step.targets.size()))
+    return fail(kExitUsage, fmt::format("--select {} but only {} target(s) given", step.select.value, step.targets.size()));
+  schedule.steps.push_back(step);
+  return run_schedule(std::move(schedule), o.common);
+}
+
+int run_schedule_file(const ScheduleOptions& o) {
+  auto schedule = load_schedule(o.file);
+  if (!schedule) return fail(kExitUsage, schedule.error().message());
+  return run_schedule(std::move(*schedule), o.common);
+}
+
+void add_common(CLI::App* sub, RunCommon& c) {
+  sub->add_option("--seed", c.seed, "Seed for target selection and probabilistic triggers (default: random, printed)");
+  sub->add_option("--duration,-d", c.duration, "End the run after this long, undoing what is still on");
+  sub->add_option("--events", c.events, "Write every failure and undo as one JSON line to FILE");
+}
+
+void add_fail_command(CLI::App& parent, Mode mode, const char* help, Action& action) {
+  auto o = std::make_shared<FailOptions>();
+  o->mode = mode;
+  auto* sub = parent.add_subcommand(std::string(mode_name(mode)), help);
+  o->targets.add_to(sub);
+  add_common(sub, o->common);
+  sub->add_option("--select", o->select, "Which targets fail: all (default), one, N, P%, random:P%");
+  sub->add_option("--after", o->after, "Fail after this much wall-clock time");
+  sub->add_option("--after-cpu", o->after_cpu, "Fail once each target has used this much CPU time");
+  sub->add_option("--after-syscall", o->after_syscall, "Fail at each target's N-th call of a syscall: NAME:N");
+  sub->add_option("--every", o->every, "Tick period of a probabilistic failure (with --prob)");
+  sub->add_option("--prob", o->prob, "Probability of failing at each tick (0..1 or P%)");
+  sub->add_option("--rate", o->rate, "Failure rate per second: exponentially distributed time to failure");
+  if (mode != Mode::kKill) {
+    sub->add_option("--for", o->hold,
+                    mode == Mode::kFreeze ? "Thaw this long after freezing (default: at the end of the run)"
+                                          : "Lift the blackhole this long after the crash (default: at the end of the run)");
+    sub->add_option("--freezer", o->freezer, "auto (default), v1 or v2");
+  } else {
+    sub->add_option("--signal", o->signal, "Signal to send (default KILL)");
+  }
+  sub->callback([o, &action] { action = [o] { return run_fail(*o); }; });
+}
+
+// ---- restore ----------------------------------------------------------------------------
+
+struct RestoreOptions {
+  int guard_fd = -1;
+  std::string state;
+  bool force = false;
+};
+
+int run_restore(const RestoreOptions& o) {
+  if (o.guard_fd >= 0) {
+    if (o.state.empty()) return fail(kExitUsage, "--guard-fd goes with --state");
+    auto outcome = run_guard(o.guard_fd, o.state);
+    if (!outcome) return fail(kExitFailure, "guard: " + outcome.error().message());
+    if (*outcome != "dismissed") std::fprintf(stderr, "syschaos: guard: %s\n", outcome->c_str());
+    return 0;
+  }
+  auto done = restore_stale_states(o.force);
+  int failures = 0;
+  for (const auto& r : done) {
+    if (r.outcome) {
+      std::printf("restored %s (syschaos pid %d): thawed %zu cgroup(s), emptied %zu transient cgroup(s)\n",
+                  r.path.c_str(), r.state.owner, r.state.frozen.size(), r.state.moved.size());
+    } else {
+      ++failures;
+      std::fprintf(stderr, "syschaos: %s: %s\n", r.path.c_str(), r.outcome.error().message().c_str());
+    }
+  }
+  if (done.empty()) std::printf("nothing to restore (%s holds no state of a dead syschaos)\n", state_dir().c_str());
+  return failures ? kExitFailure : 0;
+}
+
+}  // namespace
+
+void register_failstop(CLI::App& app, Action& action) {
+  auto* fs = app.add_subcommand("failstop", "Fail-stop failures: freeze, crash (no FIN/RST), kill; packet omission and duplication");
+  fs->require_subcommand(1);
+  add_fail_command(*fs, Mode::kFreeze, "Stop the targets' processes at once (cgroup freezer); sockets stay open", action);
+  add_fail_command(*fs, Mode::kCrash, "Kill the targets so that their peers see no FIN or RST (power-cut semantics)", action);
+  add_fail_command(*fs, Mode::kKill, "Kill the targets with a signal (the OS closes their connections)", action);
+
+  auto sched = std::make_shared<ScheduleOptions>();
+  auto* run = fs->add_subcommand("run", "Run a schedule file of failures (see docs/FAILSTOP.md)");
+  run->add_option("schedule", sched->file, "The schedule (YAML)")->required();
+  add_common(run, sched->common);
+  run->callback([sched, &action] { action = [sched] { return run_schedule_file(*sched); }; });
+
+
+  auto ro = std::make_shared<RestoreOptions>();
+  auto* restore = fs->add_subcommand("restore", "Thaw and move back what a killed syschaos failstop left behind");
+  restore->add_flag("--force", ro->force, "Also restore state whose owner still runs");
+  restore->add_option("--guard-fd", ro->guard_fd, "(internal) run as the safety guard on this pipe")->group("");
+  restore->add_option("--state", ro->state, "(internal) the guard's state file")->group("");
+  restore->callback([ro, &action] { action = [ro] { return run_restore(*ro); }; });
+}
+
+}  // namespace syschaos::cli
