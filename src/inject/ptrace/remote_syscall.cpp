@@ -1,0 +1,384 @@
+#include "inject/ptrace/remote_syscall.hpp"
+
+#include <elf.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "inject/ptrace/proc_inspect.hpp"
+#include "inject/ptrace/tracee_memory.hpp"
+
+namespace syschaos::ptrace_engine {
+
+// ---- The architecture: register names and the system-call instruction -------------------
+// A port adds a block like this one (aarch64: user_pt_regs, regs[8] = number, regs[0..5] =
+// arguments and result, pc, "svc #0" = d4000001, 4 bytes; orig_x0 via NT_ARM_SYSTEM_CALL).
+#if defined(__x86_64__)
+namespace {
+using ArchRegs = struct user_regs_struct;
+using RegWord = unsigned long long;  // NOLINT: the type glibc gives these registers
+constexpr uint8_t kSyscallInsn[] = {0x0f, 0x05};  // syscall
+constexpr uint64_t kSyscallInsnLen = sizeof(kSyscallInsn);
+constexpr long kRestartSyscallNr = SYS_restart_syscall;
+RegWord& reg_pc(ArchRegs& r) { return r.rip; }
+RegWord& reg_nr(ArchRegs& r) { return r.rax; }        // number in, result out
+RegWord& reg_orig_nr(ArchRegs& r) { return r.orig_rax; }  // the call being made, -1 = none
+RegWord& reg_result(ArchRegs& r) { return r.rax; }
+void set_args(ArchRegs& r, const std::array<uint64_t, 6>& a) {
+  r.rdi = a[0];
+  r.rsi = a[1];
+  r.rdx = a[2];
+  r.r10 = a[3];
+  r.r8 = a[4];
+  r.r9 = a[5];
+}
+}  // namespace
+#else
+#error "remote_syscall knows only x86-64 registers so far: add this architecture's block"
+#endif
+
+namespace {
+
+// The kernel's internal restart codes (include/linux/errno.h, not exported to user space).
+constexpr int64_t kERestartSys = -512;
+constexpr int64_t kERestartNoIntr = -513;
+constexpr int64_t kERestartNoHand = -514;
+constexpr int64_t kERestartRestartBlock = -516;
+constexpr int kSyscallStopSig = SIGTRAP | 0x80;  // with PTRACE_O_TRACESYSGOOD
+
+Result<ArchRegs> get_regs(pid_t tid) {
+  ArchRegs regs{};
+  struct iovec iov {&regs, sizeof(regs)};
+  if (::ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(NT_PRSTATUS), &iov) != 0)
+    return Error::sys(fmt::format("ptrace(PTRACE_GETREGSET, {})", tid));
+  return regs;
+}
+
+Result<void> set_regs(pid_t tid, const ArchRegs& regs) {
+  ArchRegs copy = regs;
+  struct iovec iov {&copy, sizeof(copy)};
+  if (::ptrace(PTRACE_SETREGSET, tid, reinterpret_cast<void*>(NT_PRSTATUS), &iov) != 0)
+    return Error::sys(fmt::format("ptrace(PTRACE_SETREGSET, {})", tid));
+  return ok();
+}
+
+bool is_syscall_insn_at(pid_t tid, uint64_t addr) {
+  uint8_t buf[kSyscallInsnLen];
+  struct iovec local {buf, sizeof(buf)};
+  struct iovec remote {reinterpret_cast<void*>(addr), sizeof(buf)};
+  if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(sizeof(buf)))
+    return false;
+  return std::memcmp(buf, kSyscallInsn, sizeof(buf)) == 0;
+}
+
+// waitpid for one thread with a deadline. Stops normally arrive within microseconds, so
+// the first polls only yield the CPU; then it sleeps in growing steps up to 1 ms.
+Result<int> wait_thread(pid_t tid, std::chrono::steady_clock::time_point deadline) {
+  for (unsigned i = 0;; ++i) {
+    int status = 0;
+    pid_t r = ::waitpid(tid, &status, __WALL | WNOHANG);
+    if (r == tid) return status;
+    if (r < 0) return Error::sys(fmt::format("waitpid({})", tid));
+    if (std::chrono::steady_clock::now() >= deadline)
+      return Error(fmt::format("thread {} did not stop in time", tid), ETIMEDOUT);
+    if (i < 50) {
+      ::sched_yield();
+    } else {
+      long ns = std::min<long>(1'000'000, 10'000L * static_cast<long>(i - 49));
+      struct timespec ts {0, ns};
+      ::nanosleep(&ts, nullptr);
+    }
+  }
+}
+
+bool is_event_stop(int status) { return (status >> 16) == PTRACE_EVENT_STOP; }
+bool is_syscall_stop(int status) {
+  return WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) == kSyscallStopSig;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StoppedProcess>> StoppedProcess::stop(pid_t tgid, Options options) {
+  std::unique_ptr<StoppedProcess> p(new StoppedProcess(tgid, options));
+  p->t_stop_ = std::chrono::steady_clock::now();
+  // On any error the destructor detaches whatever was seized.
+  SYSCHAOS_TRY(p->seize_all());
+  SYSCHAOS_TRY(p->wait_all_stopped(options.wait_for_stop));
+  if (p->threads_.empty()) return Error(fmt::format("pid {} has exited", tgid), ESRCH);
+  SYSCHAOS_TRY(p->choose_executor());
+  return p;
+}
+
+Result<void> StoppedProcess::seize_all() {
+  // Threads may be created while we seize; re-list until a pass finds nothing new. Once
+  // every thread is stopped none can be created any more.
+  for (bool found_new = true; found_new;) {
+    found_new = false;
+    for (pid_t tid : threads_of(tgid_)) {
+      if (std::any_of(threads_.begin(), threads_.end(), [&](const Thread& t) { return t.tid == tid; }))
+        continue;
+      if (::ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD)) != 0) {
+        int err = errno;
+        if (err == ESRCH) continue;  // exited meanwhile
+        pid_t tracer = tracer_of(tid);
+        if (tracer && tracer != ::getpid())
+          return Error(fmt::format("pid {} is already traced by pid {} (strace, gdb or syschaos "
+                                   "inject?): stop that first", tgid_, tracer), EPERM);
+        return Error::sys(fmt::format("ptrace(PTRACE_SEIZE, {})", tid), err);
+      }
+      threads_.push_back(Thread{tid});
+      found_new = true;
+      if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno != ESRCH)
+        return Error::sys(fmt::format("ptrace(PTRACE_INTERRUPT, {})", tid));
+    }
+  }
+  return ok();
+}
+
+Result<void> StoppedProcess::wait_all_stopped(std::chrono::milliseconds patience) {
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->stopped) {
+      ++it;
+      continue;
+    }
+    auto st = wait_thread(it->tid, deadline);
+    if (!st) {
+      if (st.error().sys_errno() == ECHILD) {  // gone
+        it = threads_.erase(it);
+        continue;
+      }
+      return st.error().context(fmt::format("pid {}", tgid_));
+    }
+    int status = *st;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      it = threads_.erase(it);
+      continue;
+    }
+    it->stopped = true;
+    // A signal that was already on its way: the thread reports it before our interrupt.
+    // Leave the thread in that signal-delivery stop and hand the signal back at detach.
+    if (!is_event_stop(status) && !is_syscall_stop(status)) it->pending_signal = WSTOPSIG(status);
+    ++it;
+  }
+  return ok();
+}
+
+Result<void> StoppedProcess::choose_executor() {
+  // The main thread first: it is the one that most surely shares the process's fd table
+  // and working directory.
+  std::stable_sort(threads_.begin(), threads_.end(),
+                   [&](const Thread& a, const Thread& b) { return (a.tid == tgid_) > (b.tid == tgid_); });
+  for (const auto& t : threads_) {
+    if (t.pending_signal) continue;
+    auto regs = get_regs(t.tid);
+    if (!regs) continue;
+    // orig_rax >= 0: the thread entered the kernel through a system call (interrupts and
+    // exceptions store -1), so the instruction before its pc is that `syscall`.
+    if (static_cast<int64_t>(reg_orig_nr(*regs)) < 0) continue;
+    uint64_t insn = reg_pc(*regs) - kSyscallInsnLen;
+    if (!is_syscall_insn_at(t.tid, insn)) continue;
+    executor_ = t.tid;
+    executor_mode_ = "in-syscall";
+    syscall_insn_ = insn;
+    saved_regs_.assign(reinterpret_cast<const uint8_t*>(&*regs),
+                       reinterpret_cast<const uint8_t*>(&*regs) + sizeof(ArchRegs));
+    have_saved_ = true;
+    return ok();
+  }
+  // No thread is inside a system call: let one run into its next one.
+  auto cand = std::find_if(threads_.begin(), threads_.end(), [](const Thread& t) { return !t.pending_signal; });
+  if (cand == threads_.end())
+    return Error(fmt::format("pid {}: every thread is stopped on a signal; try again", tgid_), EAGAIN);
+  executor_ = cand->tid;
+  executor_mode_ = "waited-for-syscall";
+  auto deadline = std::chrono::steady_clock::now() + options_.wait_for_syscall;
+  int sig = 0;
+  for (;;) {
+    if (::ptrace(PTRACE_SYSCALL, executor_, nullptr, reinterpret_cast<void*>(static_cast<long>(sig))) != 0)
+      return Error::sys(fmt::format("ptrace(PTRACE_SYSCALL, {})", executor_));
+    sig = 0;
+    auto st = wait_thread(executor_, deadline);
+    if (!st) {
+      // Stop it again so that release() finds it in a stop it can detach from.
+      ::ptrace(PTRACE_INTERRUPT, executor_, nullptr, nullptr);
+      auto again = wait_thread(executor_, std::chrono::steady_clock::now() + options_.wait_for_stop);
+      if (!again) cand->stopped = false;
+      return Error(fmt::format("pid {}: no thread entered a system call within {} ms", tgid_,
+                               options_.wait_for_syscall.count()), ETIMEDOUT);
+    }
+    int status = *st;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      threads_.erase(cand);
+      return Error(fmt::format("pid {}: thread {} exited", tgid_, executor_), ESRCH);
+    }
+    if (is_syscall_stop(status)) break;
+    if (!is_event_stop(status)) sig = WSTOPSIG(status);  // pass real signals on at once
+  }
+  auto regs = get_regs(executor_);
+  if (!regs) return regs.error();
+  syscall_insn_ = reg_pc(*regs) - kSyscallInsnLen;
+  if (!is_syscall_insn_at(executor_, syscall_insn_))
+    return Error(fmt::format("pid {}: thread {} entered a call through an unknown instruction "
+                             "(32-bit int 0x80?)", tgid_, executor_), ENOTSUP);
+  saved_regs_.assign(reinterpret_cast<const uint8_t*>(&*regs),
+                     reinterpret_cast<const uint8_t*>(&*regs) + sizeof(ArchRegs));
+  have_saved_ = true;
+  saved_at_entry_ = true;
+  at_entry_stop_ = true;
+  return ok();
+}
+
+Result<void> StoppedProcess::step_to_syscall_stop() {
+  auto deadline = std::chrono::steady_clock::now() + options_.wait_for_stop;
+  int sig = 0;
+  for (;;) {
+    if (::ptrace(PTRACE_SYSCALL, executor_, nullptr, reinterpret_cast<void*>(static_cast<long>(sig))) != 0)
+      return Error::sys(fmt::format("ptrace(PTRACE_SYSCALL, {})", executor_));
+    sig = 0;
+    auto st = wait_thread(executor_, deadline);
+    if (!st) return st.error();
+    int status = *st;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      std::erase_if(threads_, [&](const Thread& t) { return t.tid == executor_; });
+      executor_ = 0;
+      return Error(fmt::format("pid {} exited during a remote system call", tgid_), ESRCH);
+    }
+    if (is_syscall_stop(status)) return ok();
+    // A signal for the executor on the way to its call: keep it for after detach (handling
+    // it now would run the program's handler in the middle of our calls).
+    if (!is_event_stop(status)) executor_signals_.push_back(WSTOPSIG(status));
+  }
+}
+
+Result<int64_t> StoppedProcess::syscall(long nr, std::array<uint64_t, 6> args) {
+  if (released_ || executor_ == 0) return Error("remote system call on a released process", EINVAL);
+  ArchRegs regs;
+  std::memcpy(&regs, saved_regs_.data(), sizeof(regs));
+  if (at_entry_stop_ && !used_entry_) {
+    // At the entry of the thread's own call: replace it (it is run again at release()).
+    reg_orig_nr(regs) = static_cast<RegWord>(nr);
+    set_args(regs, args);
+    ran_calls_ = true;
+    SYSCHAOS_TRY(set_regs(executor_, regs));
+    used_entry_ = true;
+    SYSCHAOS_TRY(step_to_syscall_stop());  // exit
+  } else {
+    // Back to the thread's `syscall` instruction with our number and arguments. orig = -1
+    // keeps the kernel's restart step (which follows an interrupt stop) from touching them.
+    reg_pc(regs) = syscall_insn_;
+    reg_nr(regs) = static_cast<RegWord>(nr);
+    reg_orig_nr(regs) = static_cast<RegWord>(-1);
+    set_args(regs, args);
+    ran_calls_ = true;
+    SYSCHAOS_TRY(set_regs(executor_, regs));
+    SYSCHAOS_TRY(step_to_syscall_stop());  // entry
+    SYSCHAOS_TRY(step_to_syscall_stop());  // exit
+  }
+  at_entry_stop_ = false;
+  auto after = get_regs(executor_);
+  if (!after) return after.error();
+  return static_cast<int64_t>(reg_result(*after));
+}
+
+Result<uint64_t> StoppedProcess::put_string(const std::string& s) {
+  if (s.size() + 1 > 2 * 4096)
+    return Error(fmt::format("path too long for a remote call: {}", s), ENAMETOOLONG);
+  if (!scratch_) {
+    auto r = syscall(SYS_mmap, {0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                static_cast<uint64_t>(-1), 0});
+    if (!r) return r.error();
+    if (*r < 0 && *r > -4096) return Error::sys(fmt::format("remote mmap in pid {}", tgid_), static_cast<int>(-*r));
+    scratch_ = static_cast<uint64_t>(*r);
+    scratch_size_ = 2 * 4096;
+  }
+  std::vector<uint8_t> bytes(s.begin(), s.end());
+  bytes.push_back(0);
+  SYSCHAOS_TRY(write_bytes(tgid_, scratch_, bytes));
+  return scratch_;
+}
+
+Result<void> StoppedProcess::restore_executor() {
+  if (!have_saved_ || executor_ == 0) return ok();
+  // Nothing was run: the thread is still in the stop it was found in, registers untouched.
+  if (!ran_calls_) return ok();
+  ArchRegs regs;
+  std::memcpy(&regs, saved_regs_.data(), sizeof(regs));
+  if (saved_at_entry_) {
+    // Its own call was replaced by ours: run it again from its `syscall` instruction.
+    reg_nr(regs) = reg_orig_nr(regs);
+    reg_pc(regs) = syscall_insn_;
+    reg_orig_nr(regs) = static_cast<RegWord>(-1);
+  } else if (static_cast<int64_t>(reg_orig_nr(regs)) >= 0) {
+    // The interrupt cut a call short. The kernel decided about restarting it when our stop
+    // ended, with our registers; do now what it would have done with the thread's own
+    // (arch/x86/kernel/signal.c, no handler to run).
+    switch (static_cast<int64_t>(reg_result(regs))) {
+      case kERestartSys:
+      case kERestartNoIntr:
+      case kERestartNoHand:
+        reg_nr(regs) = reg_orig_nr(regs);
+        reg_pc(regs) -= kSyscallInsnLen;
+        reg_orig_nr(regs) = static_cast<RegWord>(-1);
+        break;
+      case kERestartRestartBlock:
+        reg_nr(regs) = static_cast<RegWord>(kRestartSyscallNr);
+        reg_pc(regs) -= kSyscallInsnLen;
+        reg_orig_nr(regs) = static_cast<RegWord>(-1);
+        break;
+      default:
+        break;
+    }
+  }
+  return set_regs(executor_, regs);
+}
+
+Result<void> StoppedProcess::release() {
+  if (released_) return ok();
+  released_ = true;
+  Result<void> first_error;
+  auto note = [&](Result<void> r) {
+    if (!r && first_error) first_error = r;
+  };
+  // Threads seized but not yet stopped (an error cut stop() short) must stop before they
+  // can be detached; a thread left seized would stop at its pending interrupt and stay
+  // stopped for as long as this process lives, so wait long for it.
+  note(wait_all_stopped(std::chrono::milliseconds(60'000)));
+  if (executor_ && scratch_) {
+    released_ = false;  // syscall() refuses on a released process
+    auto r = syscall(SYS_munmap, {scratch_, scratch_size_});
+    released_ = true;
+    if (!r) note(r.error());
+    scratch_ = 0;
+  }
+  note(restore_executor());
+  for (const auto& t : threads_) {
+    if (!t.stopped) continue;
+    if (::ptrace(PTRACE_DETACH, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(t.pending_signal))) != 0 &&
+        errno != ESRCH)
+      note(Error::sys(fmt::format("ptrace(PTRACE_DETACH, {})", t.tid)));
+  }
+  t_release_ = std::chrono::steady_clock::now();
+  for (int sig : executor_signals_) ::syscall(SYS_tgkill, tgid_, executor_, sig);
+  return first_error;
+}
+
+StoppedProcess::~StoppedProcess() { (void)release(); }
+
+std::chrono::nanoseconds StoppedProcess::stopped_for() const {
+  auto end = released_ ? t_release_ : std::chrono::steady_clock::now();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(end - t_stop_);
+}
+
+}  // namespace syschaos::ptrace_engine

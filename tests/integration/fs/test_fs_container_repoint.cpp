@@ -1,0 +1,254 @@
+// Re-pointing a plain process (tests/integration/programs/fs_holder.c) from one mount of a
+// directory to another, and back, with the ptrace remote system calls of the container mode.
+// A bind mount of the directory stands in for ChaosFS: what is tested here is the move of
+// fds, cwd and mappings and that the process never notices, not the file system.
+//
+// The test runs in a mount namespace of its own, so nothing it mounts is seen by the host.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "fs/container_repoint.hpp"
+#include "fs/volume_mountinfo.hpp"
+#include "fs/volume_overlay.hpp"
+#include "process_runner.hpp"
+
+using namespace syschaos;
+using namespace syschaos::fs;
+using syschaos::testing::eventually;
+using syschaos::testing::read_file;
+
+namespace {
+
+class Holder {
+ public:
+  Holder(const std::string& dir, bool main_reads) {
+    out_path_ = dir + ".out";
+    int in[2];
+    EXPECT_EQ(::pipe2(in, O_CLOEXEC), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      std::string prog = std::string(TESTPROGS_DIR) + "/fs_holder";
+      if (main_reads)
+        ::execl(prog.c_str(), prog.c_str(), dir.c_str(), "main-reads", nullptr);
+      else
+        ::execl(prog.c_str(), prog.c_str(), dir.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    stdin_ = in[1];
+  }
+  ~Holder() {
+    ::close(stdin_);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    ::unlink(out_path_.c_str());
+  }
+  pid_t pid() const { return pid_; }
+  std::string out() const { return read_file(out_path_); }
+  void say(const std::string& line) { ASSERT_EQ(::write(stdin_, line.data(), line.size()), static_cast<ssize_t>(line.size())); }
+  // The number in the last "ok N" line.
+  long rounds() const {
+    std::istringstream in(out());
+    std::string line;
+    long n = 0;
+    while (std::getline(in, line))
+      if (line.rfind("ok ", 0) == 0) n = std::atol(line.c_str() + 3);
+    return n;
+  }
+  std::vector<int> fds() const {
+    std::istringstream in(out());
+    std::string word;
+    in >> word;
+    std::vector<int> v(3);
+    in >> v[0] >> v[1] >> v[2];
+    return v;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  std::string out_path_;
+};
+
+int fd_mount(pid_t pid, int fd) {
+  auto id = mount_id_of(fmt::format("/proc/{}/fd/{}", pid, fd));
+  return id ? *id : -1;
+}
+
+// Mount ids of the holder's file mappings of map.bin.
+std::vector<int> map_mounts(pid_t pid) {
+  std::vector<int> ids;
+  std::istringstream in(read_file(fmt::format("/proc/{}/maps", pid)));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("/map.bin") == std::string::npos) continue;
+    auto range = line.substr(0, line.find(' '));
+    auto id = mount_id_of(fmt::format("/proc/{}/map_files/{}", pid, range));
+    ids.push_back(id ? *id : -1);
+  }
+  return ids;
+}
+
+class ContainerRepoint : public ::testing::TestWithParam<bool> {
+ protected:
+  static void SetUpTestSuite() {
+    ASSERT_EQ(::geteuid(), 0u) << "needs root";
+    ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << strerror(errno);
+    ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+  }
+
+  void SetUp() override {
+    char tmpl[] = "/tmp/fs-holder.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    std::ofstream(dir_ + "/data.txt") << "0123456789abcdefghijklmnopqrstuvwxyz";
+    std::string pattern;
+    for (int i = 0; i < 4096; ++i) pattern.push_back(static_cast<char>('A' + i % 26));
+    std::ofstream(dir_ + "/map.bin") << pattern;
+    // The directory becomes a mount point of its own: the "volume".
+    ASSERT_EQ(::mount(dir_.c_str(), dir_.c_str(), nullptr, MS_BIND, nullptr), 0) << strerror(errno);
+  }
+
+  void TearDown() override {
+    while (::umount2(dir_.c_str(), MNT_DETACH) == 0) {
+    }
+    std::string log = read_file(dir_ + "/log.txt");
+    ::unlink((dir_ + "/data.txt").c_str());
+    ::unlink((dir_ + "/map.bin").c_str());
+    ::unlink((dir_ + "/log.txt").c_str());
+    ::rmdir(dir_.c_str());
+  }
+
+  std::string dir_;
+};
+
+TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsWorking) {
+  Holder holder(dir_, GetParam());
+  ASSERT_TRUE(eventually([&] { return holder.out().rfind("ready", 0) == 0; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(eventually([&] { return holder.rounds() >= 10; }, std::chrono::seconds(5)));
+  auto fds = holder.fds();
+  auto orig = mount_id_of(dir_);
+  ASSERT_TRUE(orig) << orig.error().message();
+
+  // A second mount over the first, as ChaosFS would be.
+  auto tree = clone_mount(dir_);
+  ASSERT_TRUE(tree) << tree.error().message();
+  ASSERT_TRUE(attach_mount(*tree, dir_));
+  auto top = mount_id_of(dir_);
+  ASSERT_TRUE(top);
+  ASSERT_NE(*top, *orig);
+  // Until re-pointed, everything the holder had open stays on the covered mount.
+  EXPECT_EQ(fd_mount(holder.pid(), fds[0]), *orig);
+  EXPECT_TRUE(holds_files_on(holder.pid(), *orig));
+
+  auto moved = repoint_process(holder.pid(), RepointSpec{*orig, dir_, false});
+  ASSERT_TRUE(moved) << moved.error().message();
+  std::fprintf(stderr, "there: %s\n", describe(*moved).c_str());
+  EXPECT_TRUE(moved->stopped);
+  EXPECT_EQ(moved->threads, 2u);
+  EXPECT_EQ(moved->fds, 3);  // data.txt, log.txt, the directory
+  EXPECT_TRUE(moved->cwd);
+  EXPECT_EQ(moved->mappings, 1);
+  EXPECT_TRUE(moved->left.empty()) << describe(*moved);
+  EXPECT_GT(moved->stop_time.count(), 0);
+  for (int fd : fds) EXPECT_EQ(fd_mount(holder.pid(), fd), *top) << "fd " << fd;
+  EXPECT_EQ(*mount_id_of(fmt::format("/proc/{}/cwd", holder.pid())), *top);
+  EXPECT_EQ(map_mounts(holder.pid()), std::vector<int>{*top});
+  EXPECT_FALSE(holds_files_on(holder.pid(), *orig));
+  // The file offset moved with the fd: the holder checks every byte it reads next, and
+  // reports "ERROR read R" if one is not the byte that follows.
+
+  // A call blocked while stopped comes back with data (restarted, not EINTR / -512).
+  holder.say("hello\n");
+  ASSERT_TRUE(eventually([&] { return holder.out().find("got hello") != std::string::npos; }, std::chrono::seconds(5)));
+  long r = holder.rounds();
+  ASSERT_TRUE(eventually([&] { return holder.rounds() >= r + 10; }, std::chrono::seconds(5)));
+
+  // Recovery: remove the top mount lazily, then move everything back.
+  ASSERT_TRUE(detach_mount(dir_));
+  EXPECT_EQ(*mount_id_of(dir_), *orig);
+  auto back = repoint_process(holder.pid(), RepointSpec{*top, dir_, true});
+  ASSERT_TRUE(back) << back.error().message();
+  std::fprintf(stderr, "back: %s\n", describe(*back).c_str());
+  EXPECT_EQ(back->fds, 3);
+  EXPECT_TRUE(back->cwd);
+  EXPECT_EQ(back->mappings, 1);
+  EXPECT_TRUE(back->left.empty()) << describe(*back);
+  for (int fd : fds) EXPECT_EQ(fd_mount(holder.pid(), fd), *orig) << "fd " << fd;
+  EXPECT_EQ(*mount_id_of(fmt::format("/proc/{}/cwd", holder.pid())), *orig);
+  EXPECT_EQ(map_mounts(holder.pid()), std::vector<int>{*orig});
+
+  holder.say("again\n");
+  ASSERT_TRUE(eventually([&] { return holder.out().find("got again") != std::string::npos; }, std::chrono::seconds(5)));
+  r = holder.rounds();
+  ASSERT_TRUE(eventually([&] { return holder.rounds() >= r + 10; }, std::chrono::seconds(5)));
+  EXPECT_EQ(holder.out().find("ERROR"), std::string::npos) << holder.out();
+  EXPECT_EQ(syschaos::testing::tracer_pid(holder.pid()), 0);
+  // Nothing on the removed mount any more.
+  EXPECT_FALSE(holds_files_on(holder.pid(), *top));
+}
+
+INSTANTIATE_TEST_SUITE_P(ExecutorInSleepOrInRead, ContainerRepoint, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "MainThreadInRead" : "MainThreadInNanosleep"; });
+
+TEST(ContainerRepointUntouched, AProcessWithNothingOnTheMountIsNotStopped) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::chdir("/");
+    ::pause();
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto id = mount_id_of("/proc");
+  ASSERT_TRUE(id);
+  auto out = repoint_process(child, RepointSpec{*id, "/proc", false});
+  ASSERT_TRUE(out) << out.error().message();
+  EXPECT_FALSE(out->stopped);
+  EXPECT_EQ(out->moved(), 0u);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+TEST(ContainerRepointUntouched, AProcessTracedBySomeoneElseIsRefusedWithTheReason) {
+  // The child holds its cwd on /tmp's mount and is traced by its parent-to-be (this test).
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::chdir("/tmp");
+    ::pause();
+    ::_exit(0);
+  }
+  pid_t tracer = ::fork();
+  if (tracer == 0) {
+    if (::ptrace(PTRACE_SEIZE, child, nullptr, nullptr) != 0) ::_exit(1);
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_TRUE(eventually([&] { return syschaos::testing::tracer_pid(child) == tracer; }, std::chrono::seconds(5)));
+  auto id = mount_id_of("/tmp");
+  ASSERT_TRUE(id);
+  auto out = repoint_process(child, RepointSpec{*id, "/tmp", false});
+  ASSERT_FALSE(out);
+  EXPECT_NE(out.error().message().find("already traced by pid"), std::string::npos) << out.error().message();
+  ::kill(tracer, SIGKILL);
+  ::waitpid(tracer, nullptr, 0);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+}  // namespace
