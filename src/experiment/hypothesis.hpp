@@ -29,4 +29,12 @@ struct Hypothesis {
 // say which part is wrong.
 Result<Threshold> parse_threshold(const std::string& text);
 
+// Every threshold parsed; the first error is returned with its position ("threshold 2: ...").
+Result<Hypothesis> parse_hypothesis(const std::vector<std::string>& texts);
+
+const char* comparison_symbol(Comparison comparison);  // "<=", ">", "==" ...
+// `value OP bound`; == and != compare with a relative tolerance of 1e-9 (values come from
+// floating-point arithmetic, so an exact comparison would be a coin toss).
+bool compare(double value, Comparison comparison, double bound);
+
 }  // namespace syschaos::experiment

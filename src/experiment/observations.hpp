@@ -90,6 +90,9 @@ struct ExperimentObservations {
   std::vector<CrashEvent> crashes;
   bool target_alive_at_end = true;
   uint64_t faults_injected = 0;          // how many calls the engine actually perturbed
+  // Syscalls the experiment's faults target (names, e.g. "openat"): their errors during the
+  // perturbation are the fault itself, so the verdict shows but does not count them.
+  std::vector<std::string> perturbed_syscalls;
 
   const PhaseWindow* phase(Phase p) const {
     for (const auto& w : phases)
