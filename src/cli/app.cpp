@@ -16,7 +16,9 @@ int run(int argc, char** argv) {
   register_inject(app, action);
   register_monitor(app, action);
   register_info(app, action);
+  register_run(app, action);
   register_fs(app, action);
+  register_fs_inject(app, action);
   register_failstop(app, action);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,241 @@
+#include "experiment/service_under_test.hpp"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <thread>
+
+#include "target/docker_client.hpp"
+#include "target/launch_target.hpp"
+
+namespace syschaos::experiment {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Sleeps in short steps so Ctrl-C is noticed quickly; false when asked to stop.
+bool sleep_unless_stopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+  auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+    if (stop.load()) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), until - Clock::now()));
+  }
+  return !stop.load();
+}
+
+size_t discard_body(char*, size_t size, size_t n, void*) { return size * n; }
+
+// Runs `sh -c command`, its output appended to log_path, waiting at most `timeout`.
+Result<void> run_shell(const std::string& command, const std::string& log_path, Nanos timeout) {
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::sys("fork (restart command)");
+  if (pid == 0) {
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::setpgid(0, 0);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto until = Clock::now() + timeout;
+  int status = 0;
+  while (true) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0) return Error::sys("waitpid (restart command)");
+    if (Clock::now() > until) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return Error(fmt::format("restart command '{}' did not finish within {}", command, format_duration(timeout)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Error(fmt::format("restart command '{}' failed (status {}; output in {})", command,
+                             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), log_path));
+  return ok();
+}
+
+}  // namespace
+
+bool http_answers(const std::string& url, std::chrono::milliseconds timeout) {
+  CURL* curl = curl_easy_init();
+  if (!curl) return false;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  return rc == CURLE_OK && status >= 200 && status < 400;
+}
+
+ServiceUnderTest::ServiceUnderTest(TargetSection section, std::string ready_url, std::string log_path)
+    : section_(std::move(section)), ready_url_(std::move(ready_url)), log_path_(std::move(log_path)) {}
+
+ServiceUnderTest::~ServiceUnderTest() { stop_command(); }
+
+Result<std::unique_ptr<ServiceUnderTest>> ServiceUnderTest::create(const TargetSection& section,
+                                                                   std::string ready_url,
+                                                                   std::string log_path) {
+  if (!section.command.empty()) {
+    // Fail now, not at the first restart, when the command cannot be found.
+    auto check = LaunchTarget::create(section.command);
+    if (!check) return check.error();
+  }
+  return std::unique_ptr<ServiceUnderTest>(
+      new ServiceUnderTest(section, std::move(ready_url), std::move(log_path)));
+}
+
+bool ServiceUnderTest::can_restart() const {
+  return !section_.restart_command.empty() || section_.container || !section_.command.empty();
+}
+
+Result<void> ServiceUnderTest::launch_command() {
+  auto target = LaunchTarget::create(section_.command);
+  if (!target) return target.error();
+  std::string exe = (*target)->executable();
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) return Error::sys("fork (launching the service)");
+  if (pid == 0) {
+    // The service must not outlive syschaos: a campaign's service is syschaos's own.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    ::setpgid(0, 0);
+    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null >= 0) ::dup2(null, 0);
+    // The runner blocks signals in every thread; the service starts with none blocked.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> argv;
+    for (auto& a : section_.command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  launched_ = pid;
+  launched_status_.reset();
+  return ok();
+}
+
+void ServiceUnderTest::stop_command() {
+  if (launched_ <= 0) return;
+  if (!reap_launched()) {
+    ::kill(-launched_, SIGTERM);
+    ::kill(launched_, SIGTERM);
+    auto until = Clock::now() + std::chrono::seconds(5);
+    while (!reap_launched() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!launched_status_) {
+      ::kill(-launched_, SIGKILL);
+      ::kill(launched_, SIGKILL);
+      int status = 0;
+      std::lock_guard lock(reap_mutex_);
+      if (::waitpid(launched_, &status, 0) == launched_) launched_status_ = status;
+    }
+  }
+  // Whatever the service left in its process group goes with it.
+  ::kill(-launched_, SIGKILL);
+  launched_ = 0;
+}
+
+std::optional<pid_t> ServiceUnderTest::launched_pid() const {
+  if (launched_ > 0) return launched_;
+  return std::nullopt;
+}
+
+std::optional<int> ServiceUnderTest::reap_launched() {
+  std::lock_guard lock(reap_mutex_);
+  if (launched_status_) return launched_status_;
+  if (launched_ <= 0) return std::nullopt;
+  int status = 0;
+  if (::waitpid(launched_, &status, WNOHANG) == launched_) launched_status_ = status;
+  return launched_status_;
+}
+
+Result<void> ServiceUnderTest::start() {
+  if (!section_.command.empty()) {
+    if (launched_ > 0 && !reap_launched()) return ok();
+    return launch_command();
+  }
+  auto target = resolve();
+  if (!target) return target.error();
+  return ok();
+}
+
+bool ServiceUnderTest::healthy() {
+  if (!section_.command.empty()) return launched_ > 0 && !reap_launched();
+  if (section_.container) {
+    auto docker = DockerClient::from_environment();
+    if (!docker) return false;
+    auto info = docker->find_container(*section_.container);
+    return info && *info && (**info).running && !(**info).restarting;
+  }
+  if (section_.pid) return ::kill(*section_.pid, 0) == 0;
+  return false;
+}
+
+Result<void> ServiceUnderTest::restart(const std::atomic<bool>& stop) {
+  if (!section_.restart_command.empty()) {
+    SYSCHAOS_TRY(run_shell(section_.restart_command, log_path_, section_.ready_timeout));
+  } else if (!section_.command.empty()) {
+    stop_command();
+    SYSCHAOS_TRY(launch_command());
+  } else if (section_.container) {
+    auto docker = DockerClient::from_environment();
+    if (!docker) return docker.error();
+    SYSCHAOS_TRY(docker->restart_container(*section_.container));
+  } else {
+    return Error(fmt::format("{} cannot be restarted: give target.restart_command", section_.describe()));
+  }
+  return wait_ready(stop);
+}
+
+Result<void> ServiceUnderTest::wait_ready(const std::atomic<bool>& stop) {
+  auto until = Clock::now() + section_.ready_timeout;
+  while (true) {
+    bool up = healthy();
+    if (up && (ready_url_.empty() || http_answers(ready_url_, std::chrono::milliseconds(1000)))) return ok();
+    if (!section_.command.empty() && launched_ > 0 && reap_launched()) {
+      int st = *launched_status_;
+      return Error(fmt::format("the service '{}' exited during start-up (status {}; output in {})",
+                               section_.describe(), WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), log_path_));
+    }
+    if (Clock::now() > until)
+      return Error(fmt::format("{} is not ready after {}{}", section_.describe(), format_duration(section_.ready_timeout),
+                               ready_url_.empty() ? "" : " (" + ready_url_ + " does not answer 2xx/3xx)"));
+    if (!sleep_unless_stopped(std::chrono::milliseconds(100), stop)) return Error("interrupted");
+  }
+}
+
+Result<std::unique_ptr<Target>> ServiceUnderTest::resolve() {
+  TargetSpec spec;
+  if (section_.container) spec.container = section_.container;
+  if (section_.pid) spec.pid = section_.pid;
+  if (!section_.command.empty()) {
+    if (launched_ <= 0 || reap_launched()) return Error(fmt::format("{} is not running", section_.describe()));
+    spec.pid = launched_;
+  }
+  return resolve_target(spec);
+}
+
+}  // namespace syschaos::experiment

@@ -1,0 +1,67 @@
+// The service an experiment perturbs, across the experiments of a campaign: starts it (a
+// command target), restarts it between experiments so one experiment cannot poison the next
+// (`docker restart`, relaunching the command, or the user's restart command), waits until it
+// answers, and hands out a freshly resolved Target for each user (engine, monitor, watch:
+// a Target is not shared between threads).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/result.hpp"
+#include "core/unique_fd.hpp"
+#include "experiment/experiment_spec.hpp"
+#include "target/target.hpp"
+
+namespace syschaos::experiment {
+
+class ServiceUnderTest {
+ public:
+  // `log_path`: where a launched command's output goes (appended).
+  static Result<std::unique_ptr<ServiceUnderTest>> create(const TargetSection& section,
+                                                          std::string ready_url, std::string log_path);
+  ~ServiceUnderTest();  // stops a command it launched (SIGTERM, then SIGKILL)
+
+  // Makes sure the service runs: launches a command target the first time; for a container
+  // or pid, checks that it is there.
+  Result<void> start();
+  // Brings the service back: the user's restart command, `docker restart`, or relaunching
+  // the command. Then waits until ready().
+  Result<void> restart(const std::atomic<bool>& stop);
+  // Waits until the ready URL answers 2xx/3xx (if there is one) within the ready timeout.
+  Result<void> wait_ready(const std::atomic<bool>& stop);
+  // The service runs (container running, process alive).
+  bool healthy();
+  bool can_restart() const;
+
+  // A new Target for the service as it is now.
+  Result<std::unique_ptr<Target>> resolve();
+  // The launched command's pid (command targets), for crash detection with its exit status.
+  std::optional<pid_t> launched_pid() const;
+  // Reaps the launched command if it has exited; its wait status.
+  std::optional<int> reap_launched();
+  const TargetSection& section() const { return section_; }
+
+ private:
+  ServiceUnderTest(TargetSection section, std::string ready_url, std::string log_path);
+  Result<void> launch_command();
+  void stop_command();
+
+  TargetSection section_;
+  std::string ready_url_;
+  std::string log_path_;
+  pid_t launched_ = 0;
+  std::optional<int> launched_status_;
+  // reap_launched runs on the crash watch's thread too.
+  mutable std::mutex reap_mutex_;
+};
+
+// GET url once (loopback only, no proxy); true on 2xx/3xx.
+bool http_answers(const std::string& url, std::chrono::milliseconds timeout);
+
+}  // namespace syschaos::experiment
