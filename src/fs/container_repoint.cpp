@@ -52,6 +52,7 @@ std::vector<int> fd_numbers(pid_t pid) {
 struct FdInfo {
   uint64_t pos = 0;
   int flags = 0;
+  int mnt_id = -1;
   bool locked = false;
 };
 
@@ -66,6 +67,8 @@ FdInfo read_fdinfo(pid_t pid, int fd) {
       std::string oct;
       in >> oct;
       info.flags = static_cast<int>(std::strtol(oct.c_str(), nullptr, 8));
+    } else if (key == "mnt_id:") {
+      in >> info.mnt_id;
     } else if (key == "lock:") {
       info.locked = true;
     }
@@ -134,15 +137,6 @@ std::string errno_text(int64_t r) {
 
 }  // namespace
 
-bool holds_files_on(pid_t pid, int mnt_id) {
-  if (on_mount(fmt::format("/proc/{}/cwd", pid), mnt_id)) return true;
-  for (int fd : fd_numbers(pid))
-    if (on_mount(fmt::format("/proc/{}/fd/{}", pid, fd), mnt_id)) return true;
-  for (const auto& m : file_mappings(pid))
-    if (on_mount(fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end), mnt_id)) return true;
-  return false;
-}
-
 namespace {
 
 // The path the process must open now, or nullopt with the reason in *why.
@@ -159,9 +153,36 @@ std::optional<std::string> new_path(const RepointSpec& spec, const std::string& 
     return seen == "/" ? spec.volume : spec.volume + seen;
   }
   if (seen == spec.volume || seen.starts_with(spec.volume + "/")) return seen;
-  *why = "outside the volume (" + seen + ")";
+  // Elsewhere on the same mount (the volume is a directory, not a mount point): not ours.
+  why->clear();
   return std::nullopt;
 }
+
+bool under_volume(const RepointSpec& spec, const std::string& link) {
+  if (spec.from_detached) return true;
+  auto seen = read_link(link);
+  std::string why;
+  return seen && (new_path(spec, *seen, &why) || !why.empty());
+}
+
+}  // namespace
+
+// The fd's mount comes from fdinfo, not statx: on a dead FUSE mount statx of the file may
+// fail, fdinfo never asks the file system.
+bool holds_files_on(pid_t pid, const RepointSpec& spec) {
+  std::string cwd = fmt::format("/proc/{}/cwd", pid);
+  if (on_mount(cwd, spec.from_mnt_id) && under_volume(spec, cwd)) return true;
+  for (int fd : fd_numbers(pid))
+    if (read_fdinfo(pid, fd).mnt_id == spec.from_mnt_id && under_volume(spec, fmt::format("/proc/{}/fd/{}", pid, fd)))
+      return true;
+  for (const auto& m : file_mappings(pid)) {
+    std::string link = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end);
+    if (on_mount(link, spec.from_mnt_id) && under_volume(spec, link)) return true;
+  }
+  return false;
+}
+
+namespace {
 
 class Mover {
  public:
@@ -171,16 +192,16 @@ class Mover {
     pid_t pid = p_.pid();
     for (int fd : fd_numbers(pid)) {
       std::string link = fmt::format("/proc/{}/fd/{}", pid, fd);
-      if (!on_mount(link, spec_.from_mnt_id)) continue;
+      FdInfo info = read_fdinfo(pid, fd);
+      if (info.mnt_id != spec_.from_mnt_id) continue;
       auto seen = read_link(link);
       if (!seen) continue;  // closed meanwhile (cannot happen while stopped, but harmless)
       std::string why;
       auto path = new_path(spec_, *seen, &why);
       if (!path) {
-        leave(fmt::format("fd {}: {}", fd, why));
+        if (!why.empty()) leave(fmt::format("fd {}: {}", fd, why));
         continue;
       }
-      FdInfo info = read_fdinfo(pid, fd);
       if (info.locked) {
         leave(fmt::format("fd {} ({}): holds a file lock, which a new open would not", fd, *path));
         continue;
@@ -227,7 +248,10 @@ class Mover {
     auto seen = read_link(link);
     std::string why;
     auto path = seen ? new_path(spec_, *seen, &why) : std::nullopt;
-    if (!path) return leave("cwd: " + (seen ? why : std::string("unreadable")));
+    if (!path) {
+      if (!seen || !why.empty()) leave("cwd: " + (seen ? why : std::string("unreadable")));
+      return;
+    }
     auto addr = p_.put_string(*path);
     if (!addr) return fail(addr.error());
     auto r = call(SYS_chdir, {*addr});
@@ -248,7 +272,7 @@ class Mover {
       auto path = new_path(spec_, m.path, &why);
       std::string what = fmt::format("mapping {:x}-{:x}", m.start, m.end);
       if (!path) {
-        leave(what + ": " + why);
+        if (!why.empty()) leave(what + ": " + why);
         continue;
       }
       bool shared = m.perms.size() > 3 && m.perms[3] == 's';
@@ -319,7 +343,7 @@ Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec) {
   RepointOutcome out;
   out.pid = pid;
   out.comm = ptrace_engine::thread_comm(pid, pid);
-  if (!holds_files_on(pid, spec.from_mnt_id)) return out;
+  if (!holds_files_on(pid, spec)) return out;
   auto stopped = StoppedProcess::stop(pid);
   if (!stopped) return stopped.error();
   out.stopped = true;

@@ -51,7 +51,7 @@ struct RepointOutcome {
 // Cheap check without stopping the process: any fd, the cwd or a mapping on the mount?
 // A process that holds nothing there cannot come to hold anything there later except by
 // being handed an fd, so it needs no stop at all.
-bool holds_files_on(pid_t pid, int mnt_id);
+bool holds_files_on(pid_t pid, const RepointSpec& spec);
 
 // Stops pid, moves everything it holds on spec.from_mnt_id (see above), releases it.
 // An Error means the process could not be stopped (gone, traced by someone else); partial

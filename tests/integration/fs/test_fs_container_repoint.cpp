@@ -155,7 +155,7 @@ TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsW
   ASSERT_NE(*top, *orig);
   // Until re-pointed, everything the holder had open stays on the covered mount.
   EXPECT_EQ(fd_mount(holder.pid(), fds[0]), *orig);
-  EXPECT_TRUE(holds_files_on(holder.pid(), *orig));
+  EXPECT_TRUE(holds_files_on(holder.pid(), RepointSpec{*orig, dir_, false}));
 
   auto moved = repoint_process(holder.pid(), RepointSpec{*orig, dir_, false});
   ASSERT_TRUE(moved) << moved.error().message();
@@ -170,7 +170,7 @@ TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsW
   for (int fd : fds) EXPECT_EQ(fd_mount(holder.pid(), fd), *top) << "fd " << fd;
   EXPECT_EQ(*mount_id_of(fmt::format("/proc/{}/cwd", holder.pid())), *top);
   EXPECT_EQ(map_mounts(holder.pid()), std::vector<int>{*top});
-  EXPECT_FALSE(holds_files_on(holder.pid(), *orig));
+  EXPECT_FALSE(holds_files_on(holder.pid(), RepointSpec{*orig, dir_, false}));
   // The file offset moved with the fd: the holder checks every byte it reads next, and
   // reports "ERROR read R" if one is not the byte that follows.
 
@@ -201,7 +201,7 @@ TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsW
   EXPECT_EQ(holder.out().find("ERROR"), std::string::npos) << holder.out();
   EXPECT_EQ(syschaos::testing::tracer_pid(holder.pid()), 0);
   // Nothing on the removed mount any more.
-  EXPECT_FALSE(holds_files_on(holder.pid(), *top));
+  EXPECT_FALSE(holds_files_on(holder.pid(), RepointSpec{*top, dir_, true}));
 }
 
 INSTANTIATE_TEST_SUITE_P(ExecutorInSleepOrInRead, ContainerRepoint, ::testing::Values(false, true),

@@ -1,0 +1,370 @@
+#include "fs/container_injection.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "fs/chaos_fs.hpp"
+#include "fs/container_state.hpp"
+#include "fs/mount_recovery.hpp"
+#include "fs/volume_overlay.hpp"
+#include "target/cgroup_paths.hpp"
+
+namespace syschaos::fs {
+
+// ---- RepointLog ----------------------------------------------------------------------------
+
+void RepointLog::message(const std::string& text) const {
+  if (!quiet_) std::fprintf(stderr, "syschaos: %s\n", text.c_str());
+}
+
+void RepointLog::warn(const std::string& text) const { std::fprintf(stderr, "syschaos: warning: %s\n", text.c_str()); }
+
+void RepointLog::process(std::string_view phase, const RepointOutcome& o) const {
+  if (!o.stopped) return;  // untouched processes are not news
+  message(fmt::format("{}: {}", phase, describe(o)));
+  if (events_path_.empty()) return;
+  nlohmann::json j{{"phase", phase},
+                   {"pid", o.pid},
+                   {"comm", o.comm},
+                   {"stop_ms", static_cast<double>(o.stop_time.count()) / 1e6},
+                   {"threads", o.threads},
+                   {"executor", o.executor_mode},
+                   {"fds", o.fds},
+                   {"cwd", o.cwd},
+                   {"mappings", o.mappings},
+                   {"left", o.left}};
+  std::ofstream out(events_path_, std::ios::app);
+  out << j.dump() << "\n";
+}
+
+// ---- Taking ChaosFS off ----------------------------------------------------------------------
+
+namespace {
+
+// Every process holding files on the mount is re-pointed; a few passes catch processes
+// forked from one not yet re-pointed.
+void repoint_all(const std::function<std::vector<pid_t>()>& processes, const RepointSpec& spec,
+                 std::string_view phase, const RepointLog& log) {
+  std::set<pid_t> failed;
+  for (int pass = 0; pass < 4; ++pass) {
+    bool any = false;
+    for (pid_t p : processes()) {
+      if (failed.count(p) || !holds_files_on(p, spec)) continue;
+      any = true;
+      auto o = repoint_process(p, spec);
+      if (!o) {
+        if (o.error().sys_errno() != ESRCH) {
+          log.warn(fmt::format("{}: pid {} not re-pointed: {}", phase, p, o.error().message()));
+          failed.insert(p);
+        }
+        continue;
+      }
+      log.process(phase, *o);
+      if (!o->left.empty()) failed.insert(p);  // told once; a second try would not do better
+    }
+    if (!any) return;
+  }
+}
+
+std::vector<pid_t> processes_in(const std::string& cgroup_dir, ino_t mntns) {
+  std::vector<pid_t> out;
+  auto pids = read_cgroup_procs(cgroup_dir);
+  if (!pids) return out;
+  for (pid_t p : *pids)
+    if (mount_namespace_inode(p) == mntns) out.push_back(p);
+  return out;
+}
+
+}  // namespace
+
+Result<void> take_chaosfs_off(const MountNamespace& ns, pid_t main_pid,
+                              const std::function<std::vector<pid_t>()>& processes,
+                              const std::string& volume, int chaos_mnt_id, const RepointLog& log) {
+  auto mounts = read_mountinfo(main_pid);
+  if (!mounts) return mounts.error();
+  if (mount_by_id(*mounts, chaos_mnt_id)) {
+    auto top = topmost_mount_at(*mounts, volume);
+    if (!top || top->id != chaos_mnt_id)
+      return Error(fmt::format("something is mounted over ChaosFS at {} (mount {}, {}): unmount it first", volume,
+                               top ? top->id : -1, top ? top->fs_type : "?"));
+    // New opens reach the volume from now on; files already open on ChaosFS keep working
+    // (its server still runs) until they are moved below.
+    SYSCHAOS_TRY(ns.run([&] { return detach_mount(volume); }));
+  }
+  repoint_all(processes, RepointSpec{chaos_mnt_id, volume, true}, "recover", log);
+  return ok();
+}
+
+// ---- The supervisor ------------------------------------------------------------------------
+
+namespace {
+
+class Supervisor {
+ public:
+  Supervisor(const ContainerInjectionSettings& s, pid_t cli_pid, const RepointLog& log)
+      : s_(s), cli_pid_(cli_pid), log_(log) {}
+
+  int run(int control_fd, int stop_fd, int ready_fd);
+
+ private:
+  Result<void> inject(ContainerVolume& vol, int control_fd);
+  std::string wait_for_end(int stop_fd, int sigfd, int parent_fd);
+  bool recover(ContainerVolume& vol);
+
+  const ContainerInjectionSettings& s_;
+  pid_t cli_pid_;
+  const RepointLog& log_;
+  ContainerInjectionState state_;
+  std::unique_ptr<ChaosFs> fs_;
+  std::thread server_;
+  UniqueFd server_done_;  // eventfd: run() returned (unmounted from outside)
+};
+
+int Supervisor::run(int control_fd, int stop_fd, int ready_fd) {
+  UniqueFd control(control_fd);
+  // Signals arrive through a signalfd; blocked before any thread exists so that every
+  // ChaosFS thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC));
+  UniqueFd parent(static_cast<int>(::syscall(SYS_pidfd_open, cli_pid_, 0)));
+  if (!sigfd || !parent || ::getppid() != cli_pid_) {
+    log_.warn("supervisor: the foreground syschaos is already gone; nothing injected");
+    return 1;
+  }
+  server_done_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+
+  auto vol = ContainerVolume::open(s_.container, s_.volume);
+  if (!vol) {
+    log_.warn(vol.error().message());
+    return 1;
+  }
+  auto injected = inject(*vol, control.release());
+  if (!injected) {
+    log_.warn(injected.error().message());
+    recover(*vol);
+    return 1;
+  }
+  char r = 'r';
+  if (::write(ready_fd, &r, 1) != 1) {
+    // The CLI is gone already: the wait below sees its pidfd and recovers.
+  }
+  ::close(ready_fd);
+  std::string why = wait_for_end(stop_fd, sigfd.get(), parent.get());
+  log_.message(fmt::format("{}: removing ChaosFS from {} of container {}", why, s_.volume, s_.container.name));
+  return recover(*vol) ? 0 : 1;
+}
+
+Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {
+  const auto& c = s_.container;
+  std::string base = container_state_base(c.id, vol.path());
+  state_.container_id = c.id;
+  state_.container_name = c.name;
+  state_.volume = vol.path();
+  state_.volume_mnt_id = vol.mount_id();
+  state_.supervisor_pid = ::getpid();
+  state_.cli_pid = cli_pid_;
+  state_.control_socket = s_.control_path;
+  state_.stage_dir = base + ".stage";
+  // Written before anything is mounted, so that `fs restore` knows the staging directory.
+  SYSCHAOS_TRY(write_state(state_));
+
+  // 1. The volume itself, as ChaosFS's backing directory, before anything covers it.
+  UniqueFd backing(::open(fmt::format("/proc/{}/root{}", c.main_pid, vol.path()).c_str(),
+                          O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!backing) return Error::sys(fmt::format("open the volume {} of container {}", vol.path(), c.name));
+
+  // 2. ChaosFS on the host's staging directory (/dev/fuse is there, not in the container).
+  (void)detach_mount(state_.stage_dir);  // a leftover of a SIGKILLed run, if any
+  if (::mkdir(state_.stage_dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error::sys("mkdir " + state_.stage_dir);
+  ChaosFsOptions o;
+  o.backing_fd = backing.get();
+  o.mountpoint = state_.stage_dir;
+  o.seed = s_.seed;
+  o.control_fd = control_fd;
+  o.fsname = "chaosfs";
+  o.unmount_guardian = false;  // the supervisor and the CLI guard each other instead
+  o.recover_dead_mount = false;
+  auto fs = ChaosFs::mount(o);
+  if (!fs) {
+    ::rmdir(state_.stage_dir.c_str());
+    return fs.error().context("ChaosFS");
+  }
+  fs_ = std::move(*fs);
+  server_ = std::thread([this] {
+    auto r = fs_->run();
+    if (!r) log_.warn("ChaosFS server: " + r.error().message());
+    uint64_t one = 1;
+    ssize_t n = ::write(server_done_.get(), &one, sizeof one);
+    (void)n;
+  });
+  auto tree = clone_mount(state_.stage_dir);
+  auto off = detach_mount(state_.stage_dir);
+  ::rmdir(state_.stage_dir.c_str());
+  if (!tree) return tree.error();
+  if (!off) return off.error();
+
+  // 3. Over the volume, inside the container.
+  int chaos_id = -1;
+  SYSCHAOS_TRY(vol.ns().run([&]() -> Result<void> {
+    SYSCHAOS_TRY(attach_mount(*tree, vol.path()));
+    auto id = mount_id_of(vol.path());
+    if (!id) return id.error();
+    chaos_id = *id;
+    return ok();
+  }));
+  state_.chaos_mnt_id = chaos_id;
+  SYSCHAOS_TRY(write_state(state_));
+  log_.message(fmt::format("ChaosFS mounted over {} in container {} (mount {} over {}); control socket {}",
+                           vol.describe(), c.name, chaos_id, vol.mount_id(), s_.control_path));
+
+  // 4. Files already open on the volume.
+  repoint_all([&] { return vol.processes(); }, RepointSpec{vol.mount_id(), vol.path(), false}, "inject", log_);
+  for (pid_t p : vol.skipped_processes())
+    log_.warn(fmt::format("pid {} of the container has a mount namespace of its own: it does not see ChaosFS", p));
+
+  // 5. Faults on.
+  fs_->set_rules(s_.rules);
+  log_.message(fmt::format("{} rule(s) armed on {} (seed {})", s_.rules.size(), vol.path(), fs_->seed()));
+  for (const auto& r : s_.rules) log_.message("  " + r.describe());
+  return ok();
+}
+
+std::string Supervisor::wait_for_end(int stop_fd, int sigfd, int parent_fd) {
+  for (;;) {
+    pollfd p[4] = {{stop_fd, POLLIN, 0}, {sigfd, POLLIN, 0}, {parent_fd, POLLIN, 0}, {server_done_.get(), POLLIN, 0}};
+    int n = ::poll(p, 4, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fmt::format("poll failed ({})", std::strerror(errno));
+    }
+    if (p[0].revents) return "stopping";
+    if (p[1].revents) {
+      signalfd_siginfo si{};
+      ssize_t r = ::read(sigfd, &si, sizeof si);
+      (void)r;
+      return fmt::format("supervisor got {}", strsignal(static_cast<int>(si.ssi_signo)));
+    }
+    if (p[2].revents) return fmt::format("syschaos (pid {}) died", cli_pid_);
+    if (p[3].revents) return "ChaosFS was unmounted from outside";
+  }
+}
+
+bool Supervisor::recover(ContainerVolume& vol) {
+  bool clean = true;
+  // Faults off first: nothing is delayed or failed during the move back.
+  if (fs_) fs_->set_rules({});
+  if (state_.chaos_mnt_id >= 0) {
+    auto r = take_chaosfs_off(vol.ns(), s_.container.main_pid, [&] { return vol.processes(); }, vol.path(),
+                              state_.chaos_mnt_id, log_);
+    if (!r) {
+      log_.warn("recovery: " + r.error().message());
+      clean = false;
+    }
+  }
+  if (fs_) {
+    fs_->stop();
+    if (server_.joinable()) server_.join();
+    fs_.reset();
+  }
+  if (!state_.stage_dir.empty()) {
+    (void)detach_mount(state_.stage_dir);
+    ::rmdir(state_.stage_dir.c_str());
+  }
+  if (!s_.control_path.empty()) ::unlink(s_.control_path.c_str());
+  // What the container sees now.
+  auto mounts = read_mountinfo(s_.container.main_pid);
+  if (mounts) {
+    for (const auto& m : *mounts)
+      if (m.fs_type == kChaosFsType && m.mount_point == vol.path()) {
+        log_.warn(fmt::format("ChaosFS is still mounted at {} (mount {})", m.mount_point, m.id));
+        clean = false;
+      }
+  }
+  if (!state_.container_id.empty()) remove_state(state_);
+  if (clean) log_.message(fmt::format("recovered: {} of container {} is the plain volume again", vol.path(), s_.container.name));
+  return clean;
+}
+
+}  // namespace
+
+int run_injection_supervisor(const ContainerInjectionSettings& settings, pid_t cli_pid, int control_fd,
+                             int stop_fd, int ready_fd, const RepointLog& log) {
+  Supervisor s(settings, cli_pid, log);
+  return s.run(control_fd, stop_fd, ready_fd);
+}
+
+// ---- fs restore ----------------------------------------------------------------------------
+
+Result<int> restore_container(const ContainerRef& c, const std::optional<std::string>& volume,
+                              const RepointLog& log) {
+  std::vector<ContainerInjectionState> states;
+  for (const auto& f : state_files_of(c.id)) {
+    auto st = read_state(f);
+    if (!st) {
+      log.warn(st.error().message());
+      continue;
+    }
+    if (*st && (!volume || (*st)->volume == *volume)) states.push_back(**st);
+  }
+  // A live supervisor recovers best (its server answers until every file has moved).
+  for (const auto& st : states) {
+    if (!is_live_syschaos(st.supervisor_pid)) continue;
+    log.message(fmt::format("asking the supervisor (pid {}) of {} to recover", st.supervisor_pid, st.volume));
+    ::kill(st.supervisor_pid, SIGTERM);
+    for (int i = 0; i < 200 && is_live_syschaos(st.supervisor_pid); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (is_live_syschaos(st.supervisor_pid))
+      log.warn(fmt::format("supervisor pid {} still runs after 20 s; recovering here", st.supervisor_pid));
+  }
+
+  auto ns = MountNamespace::of_process(c.main_pid);
+  if (!ns) return ns.error();
+  ino_t ino = ns->inode();
+  auto procs = [&] { return processes_in(c.cgroup_dir, ino); };
+  auto mounts = read_mountinfo(c.main_pid);
+  if (!mounts) return mounts.error();
+  int removed = 0;
+  std::set<int> done;
+  // Topmost first: a stack of ChaosFS mounts comes off in order.
+  for (auto it = mounts->rbegin(); it != mounts->rend(); ++it) {
+    const auto& m = *it;
+    if (m.fs_type != kChaosFsType || (volume && m.mount_point != *volume)) continue;
+    auto r = take_chaosfs_off(*ns, c.main_pid, procs, m.mount_point, m.id, log);
+    if (!r) return r.error().context(m.mount_point);
+    done.insert(m.id);
+    ++removed;
+  }
+  // Unmounted already, but processes may still hold files on it (the supervisor died
+  // between the unmount and the move back).
+  for (const auto& st : states)
+    if (st.chaos_mnt_id >= 0 && !done.count(st.chaos_mnt_id))
+      (void)take_chaosfs_off(*ns, c.main_pid, procs, st.volume, st.chaos_mnt_id, log);
+  for (const auto& st : states) {
+    if (!st.stage_dir.empty()) {
+      (void)detach_mount(st.stage_dir);
+      ::rmdir(st.stage_dir.c_str());
+    }
+    if (!st.control_socket.empty() && !is_live_syschaos(st.supervisor_pid)) ::unlink(st.control_socket.c_str());
+    remove_state(st);
+  }
+  return removed;
+}
+
+}  // namespace syschaos::fs
