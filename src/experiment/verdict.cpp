@@ -460,7 +460,12 @@ std::vector<std::string> crash_reasons(const ExperimentObservations& o) {
     reasons.push_back(
         fmt::format("{} at t = {:.1f} s ({}{})", c.what, c.at_s, phase_at(o, c.at_s), extra));
   }
+  // Samples taken after the last phase (the runner stopping things) say nothing about the
+  // experiment.
+  double end = 0;
+  for (const auto& p : o.phases) end = std::max(end, p.end_s);
   for (const auto& s : o.monitor) {
+    if (!o.phases.empty() && (s.start_s + s.end_s) / 2 >= end) continue;
     if (!s.interval.target_alive) {
       reasons.push_back(fmt::format("the target was gone at t = {:.1f} s ({})", s.end_s,
                                     phase_at(o, s.end_s - 1e-9)));

@@ -204,6 +204,11 @@ TEST(Verdict, CrashFromLivenessAndCommandSignals) {
   EXPECT_EQ(v.kind, VerdictKind::crash);
   EXPECT_TRUE(contains(v.summary, "the target was gone at t = 8.0 s (perturbation)")) << v.summary;
 
+  // A sample taken after the last phase (the runner stopping the target) is not a crash.
+  auto after = with_phases(5, 5, 0);
+  add_samples(after, 0, 11, [](int i, Interval& iv) { iv.target_alive = i < 10; });
+  EXPECT_EQ(judge({}, after).kind, VerdictKind::ok);
+
   auto segv = with_phases(5, 5, 0);
   segv.command = CommandOutcome{.command = "curl -o /dev/null http://127.0.0.1/big",
                                 .signal = SIGSEGV, .start_s = 0, .end_s = 7};
