@@ -23,7 +23,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
+#include <random>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -46,6 +49,9 @@ struct Inode {
   ino_t ino = 0;
   mode_t type = 0;  // S_IFMT bits
   uint64_t nlookup = 0;  // guarded by the table's mutex
+  // Names the kernel looked this inode up by (parent, name), guarded by the table's mutex:
+  // used to drop the kernel's cached entries when rules change. A few are enough.
+  std::vector<std::pair<fuse_ino_t, std::string>> names;
 };
 
 struct DirHandle {
@@ -183,6 +189,11 @@ class ChaosFsSession {
         inodes.emplace(key, found);
       }
       ++found->nlookup;
+      if (found != &root && found->names.size() < 4) {
+        std::pair<fuse_ino_t, std::string> nm(ino_of(&parent), name);
+        if (std::find(found->names.begin(), found->names.end(), nm) == found->names.end())
+          found->names.push_back(std::move(nm));
+      }
     }
     e->ino = ino_of(found);
     e->attr = st;
@@ -236,6 +247,27 @@ class ChaosFsSession {
     }
     if (d.attr) apply_attr_override(e.attr, *d.attr);
     if (fuse_reply_entry(req, &e) == -ENOENT) forget_one(e.ino, 1);  // request was interrupted
+  }
+
+  // After a rule change that affects (or affected) lookup/getattr: make the kernel forget
+  // the attributes and directory entries it cached, so the new rules apply to the very next
+  // stat/open instead of after the cache timeout.
+  void invalidate_kernel_cache() {
+    if (!se || !mounted) return;
+    std::vector<fuse_ino_t> inos;
+    std::vector<std::pair<fuse_ino_t, std::string>> entries;
+    {
+      std::lock_guard lk(inodes_mu);
+      inos.push_back(FUSE_ROOT_ID);
+      for (auto& [key, i] : inodes) {
+        inos.push_back(ino_of(i));
+        for (auto& n : i->names) entries.push_back(n);
+      }
+    }
+    // Outside the lock: an invalidated entry can make the kernel send FORGET at once.
+    for (const auto& [parent, name] : entries)
+      fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
+    for (auto ino : inos) fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);
   }
 
   int stat_inode(Inode& i, struct stat* st) {
@@ -1026,6 +1058,10 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   // Non-blocking: every worker polls the device together with the stop eventfd.
   if (::fcntl(ffd, F_SETFL, ::fcntl(ffd, F_GETFL) | O_NONBLOCK) != 0) return Error::sys("fcntl /dev/fuse O_NONBLOCK");
 
+  ChaosFsSession* raw = s.get();
+  s->engine.set_on_change([raw](bool was, bool now) {
+    if (was || now) raw->invalidate_kernel_cache();
+  });
   s->engine.set_rules(options.rules);
   s->delayed = std::make_unique<DelayedReplyQueue>(std::max(2u, s->threads / 2));
   if (control) s->control = std::make_unique<FsControlServer>(std::move(control), s->stop_fd.get(), s->engine, s->mountpoint);

@@ -254,7 +254,12 @@ std::string Supervisor::wait_for_end(int stop_fd, int sigfd, int parent_fd) {
       if (errno == EINTR) continue;
       return fmt::format("poll failed ({})", std::strerror(errno));
     }
-    if (p[0].revents) return "stopping";
+    if (p[2].revents) return fmt::format("syschaos (pid {}) died", cli_pid_);
+    if (p[0].revents) {
+      char b = 0;
+      // EOF: the CLI's end closed without a word, i.e. it died (its pidfd may lag).
+      return ::read(stop_fd, &b, 1) == 1 ? std::string("stopping") : fmt::format("syschaos (pid {}) died", cli_pid_);
+    }
     if (p[1].revents) {
       signalfd_siginfo si{};
       ssize_t r = ::read(sigfd, &si, sizeof si);

@@ -46,11 +46,13 @@ void FsRuleEngine::publish(std::shared_ptr<const FsRuleTable> t) {
   uint64_t mask = 0;
   for (size_t i = 0; i < kFsMethodCount; ++i)
     if (t->any_methods.test(i)) mask |= uint64_t{1} << i;
+  bool was = table_.load()->affects_lookup_cache;
   // Order: the table first, then the fast mask, so a request that sees a method wanted
   // also finds the rule in the table.
   table_.store(t);
   any_methods_.store(mask);
   affects_cache_.store(t->affects_lookup_cache);
+  if (on_change_) on_change_(was, t->affects_lookup_cache);
 }
 
 static std::shared_ptr<FsRuleTable> build_table(std::vector<std::shared_ptr<const InstalledRule>> rules) {

@@ -83,6 +83,10 @@ class FsRuleEngine {
   bool corrupt(const FsDecision& d, char* data, size_t size) const;
 
   void set_mountpoint(std::string mp) { mountpoint_ = std::move(mp); }
+  // Called after every rule change with (old table affected the kernel's lookup/attribute
+  // cache, new one does): ChaosFs drops the kernel's cached entries so the change is seen
+  // at once. Set before rules are first installed.
+  void set_on_change(std::function<void(bool, bool)> f) { on_change_ = std::move(f); }
   uint64_t seed() const { return seed_; }
 
  private:
@@ -91,6 +95,7 @@ class FsRuleEngine {
 
   uint64_t seed_;
   std::string mountpoint_;
+  std::function<void(bool, bool)> on_change_;
   std::mutex write_mu_;  // serialises rule changes
   uint64_t next_id_ = 1;
   std::atomic<std::shared_ptr<const FsRuleTable>> table_{std::make_shared<const FsRuleTable>()};
