@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -340,6 +343,57 @@ TEST(HttpWorkload, StopIsPromptWhenIdleAndRecordsAreReadableWhileRunning) {
   workload->stop();  // the next request is due in up to 500 ms; stop must not wait for it
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - before).count(), 0.2);
   EXPECT_FALSE(workload->start(Clock::now()).ok());  // one run per workload
+}
+
+// Not a test: the measuring driver of bench/http_workload.sh (disabled, so ctest never runs
+// it). It loads BENCH_URL with BENCH_RATE requests/s or BENCH_CONCURRENCY connections for
+// BENCH_SECONDS and prints one RESULT line: what was achieved and the CPU it cost.
+TEST(HttpWorkloadBench, DISABLED_Measure) {
+  const char* url = std::getenv("BENCH_URL");
+  ASSERT_NE(url, nullptr) << "set BENCH_URL (see bench/http_workload.sh)";
+  HttpWorkloadSpec spec;
+  spec.urls = {url};
+  spec.rate_per_s = std::atof(std::getenv("BENCH_RATE") ? std::getenv("BENCH_RATE") : "0");
+  spec.concurrency = std::atoi(std::getenv("BENCH_CONCURRENCY") ? std::getenv("BENCH_CONCURRENCY") : "0");
+  if (const char* in_flight = std::getenv("BENCH_MAX_IN_FLIGHT")) spec.max_in_flight = std::atoi(in_flight);
+  if (const char* keep = std::getenv("BENCH_KEEP_ALIVE")) spec.keep_alive = std::string(keep) != "0";
+  const double duration = std::atof(std::getenv("BENCH_SECONDS") ? std::getenv("BENCH_SECONDS") : "5");
+  auto workload = HttpWorkload::create(spec);
+  ASSERT_TRUE(workload.ok()) << workload.error().message();
+  rusage before{}, after{};
+  ::getrusage(RUSAGE_SELF, &before);
+  const auto zero = Clock::now();
+  ASSERT_TRUE(workload->start(zero).ok());
+  std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+  workload->stop();
+  const double wall = std::chrono::duration<double>(Clock::now() - zero).count();
+  ::getrusage(RUSAGE_SELF, &after);
+  auto cpu = [](const rusage& u) {
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  auto records = workload->records();
+  std::vector<double> latencies, delays;
+  size_t ok = 0, dropped = 0;
+  for (const auto& r : records) {
+    if (r.dropped) {
+      ++dropped;
+      continue;
+    }
+    if (r.ok()) ++ok;
+    latencies.push_back(r.latency_s * 1e3);
+    delays.push_back(r.start_delay_s * 1e3);
+  }
+  auto quantile = [](std::vector<double> v, double q) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+  };
+  std::printf(
+      "RESULT sent=%zu ok=%zu dropped=%zu req_per_s=%.0f cpu_percent=%.1f cpu_us_per_req=%.1f "
+      "p50_ms=%.3f p99_ms=%.3f start_delay_p99_ms=%.3f\n",
+      latencies.size(), ok, dropped, latencies.size() / duration, 100 * (cpu(after) - cpu(before)) / wall,
+      latencies.empty() ? 0.0 : 1e6 * (cpu(after) - cpu(before)) / latencies.size(),
+      quantile(latencies, 0.5), quantile(latencies, 0.99), quantile(delays, 0.99));
 }
 
 }  // namespace

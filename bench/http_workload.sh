@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The built-in HTTP load generator's own ceiling: how many requests/s one generator thread
+# drives against nginx on 127.0.0.1 (one worker, the small index.html), with how much CPU,
+# next to wrk on the same server as a reference.
+#   closed  CONCURRENCY_LIST connections, each sending its next request when the last ends
+#   open    RATE_LIST requests/s on a fixed schedule (what an experiment normally uses):
+#           achieved rate, lateness of the schedule (p99 start delay), CPU
+#   wrk     wrk -t1 -c N on the same URL (one thread, like the generator)
+# The measuring driver is the disabled gtest HttpWorkloadBench.DISABLED_Measure in the
+# experiment integration tests (it prints one RESULT line). Markdown on stdout and in
+# bench/results/http_workload.md.
+#
+#   bash bench/http_workload.sh [path/to/integration_experiment_tests]
+#   SECONDS_EACH=5 CONCURRENCY_LIST="1 4 16 64" RATE_LIST="1000 5000 10000 20000"   (defaults)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+source "$root/scripts/nginx-conf.sh"
+
+build_dir=${BUILD_DIR:-build}
+[[ $build_dir == /* ]] || build_dir=$root/$build_dir
+DRIVER=${1:-$build_dir/tests/integration_experiment_tests}
+SECONDS_EACH=${SECONDS_EACH:-5}
+CONCURRENCY_LIST=${CONCURRENCY_LIST:-1 4 16 64}
+RATE_LIST=${RATE_LIST:-1000 5000 10000 20000}
+RESULTS=${RESULTS:-$here/results/http_workload.md}
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+for t in nginx wrk curl ss; do
+  command -v "$t" >/dev/null || die "$t missing: run scripts/setup.sh"
+done
+[[ -x $DRIVER ]] || die "no test binary at $DRIVER: build the integration_experiment_tests target"
+
+tmp=$(mktemp -d /tmp/syschaos-bench.XXXXXX)
+chmod 755 "$tmp"
+nginx_pid=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  if [[ -n $nginx_pid ]]; then
+    kill -QUIT "$nginx_pid" 2>/dev/null
+    for _ in $(seq 30); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nginx_pid" 2>/dev/null
+    wait "$nginx_pid" 2>/dev/null
+  fi
+  rm -rf "$tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port=$(free_port)
+url=http://127.0.0.1:$port/index.html
+nginx_site "$tmp/html"
+mkdir -p "$tmp/temp"
+user=www-data; id "$user" >/dev/null 2>&1 || user=nobody
+nginx_conf "listen 127.0.0.1:$port;" "$tmp/html" "$tmp/nginx.pid" "$tmp/temp" "$user" >"$tmp/nginx.conf"
+# More connections than the default 512 for the wrk reference and the open model's bursts.
+sed -i 's/worker_connections 512;/worker_connections 4096;/' "$tmp/nginx.conf"
+nginx -e stderr -c "$tmp/nginx.conf" 2>"$tmp/nginx.log" &
+nginx_pid=$!
+for _ in $(seq 50); do
+  [[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" || true) == 200 ]] && break
+  sleep 0.1
+done
+[[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" || true) == 200 ]] ||
+  die "nginx did not start: $(cat "$tmp/nginx.log")"
+
+# One run of the driver; prints its RESULT fields (key=value ...).
+measure() {
+  env BENCH_URL="$url" BENCH_SECONDS="$SECONDS_EACH" "$@" "$DRIVER" \
+    --gtest_also_run_disabled_tests --gtest_filter=HttpWorkloadBench.DISABLED_Measure |
+    sed -n 's/^RESULT //p'
+}
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+{
+  echo "## HTTP load generator ceiling ($(date -u +%Y-%m-%d), $(nproc) cores, nginx 1 worker, ${SECONDS_EACH}s each)"
+  echo
+  echo "Closed model (N connections, keep-alive) vs wrk -t1 -c N:"
+  echo
+  echo "| connections | generator req/s | generator CPU | CPU µs/req | p50 ms | p99 ms | wrk req/s |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+} | tee "$RESULTS"
+for c in $CONCURRENCY_LIST; do
+  log "closed model, $c connections"
+  r=$(measure BENCH_CONCURRENCY="$c")
+  wrk_rps=$(wrk -t1 -c"$c" -d"${SECONDS_EACH}s" "$url" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  echo "| $c | $(field "$r" req_per_s) | $(field "$r" cpu_percent)% | $(field "$r" cpu_us_per_req) | $(field "$r" p50_ms) | $(field "$r" p99_ms) | $wrk_rps |" | tee -a "$RESULTS"
+done
+{
+  echo
+  echo "Open model (fixed schedule, max_in_flight 256, keep-alive):"
+  echo
+  echo "| target req/s | sent req/s | dropped | generator CPU | p50 ms | p99 ms | start delay p99 ms |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+} | tee -a "$RESULTS"
+for rate in $RATE_LIST; do
+  log "open model, $rate requests/s"
+  r=$(measure BENCH_RATE="$rate")
+  echo "| $rate | $(field "$r" req_per_s) | $(field "$r" dropped) | $(field "$r" cpu_percent)% | $(field "$r" p50_ms) | $(field "$r" p99_ms) | $(field "$r" start_delay_p99_ms) |" | tee -a "$RESULTS"
+done
