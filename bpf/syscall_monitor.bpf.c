@@ -3,11 +3,31 @@
  * latency histograms per syscall for a set of target processes, aggregated in per-CPU maps
  * that user space reads once per interval. No per-call work happens in user space.
  *
- * Programs (all BTF-enabled raw tracepoints, "tp_btf", which need no ftrace trampoline):
- *   raw_syscalls:sys_enter     remember when a target thread entered a call
- *   raw_syscalls:sys_exit      count the call, its outcome and latency; maybe emit an event
- *   sched:sched_process_fork   a target's new child process becomes a target
+ * Programs (BTF-enabled raw tracepoints, "tp_btf", which need no ftrace trampoline):
+ *   raw_syscalls:sys_enter     sm_sys_enter: remember when a target thread entered a call
+ *   raw_syscalls:sys_exit      sm_sys_exit: count the call, its outcome and latency; maybe
+ *                              emit an event
+ *   sched:sched_process_fork   a target's new threads and child processes become targets
  *   sched:sched_process_exit   a target whose last thread exits leaves the set
+ * Only while a cgroup filter is set (attached next to, not instead of, the two above):
+ *   raw_syscalls:sys_enter/exit  sm_cgroup_sys_enter/exit: the same for calls of threads
+ *                              that are not in the set but in the filter's cgroup
+ * And one task iterator, run by user space (not attached to any event):
+ *   iter/task                  sm_mark_threads: brings the threads' target marks in line
+ *                              with target_tgids after user space changed the set
+ *
+ * The target check is the hot path: the sys_enter/sys_exit programs run on every system
+ * call of every process on the machine, nearly all of which are not targets. A thread is a
+ * target iff it has task-local storage in call_starts with SM_VIA_SET. For any other
+ * thread, bpf_task_storage_get() reads task->bpf_storage (the task struct, hot in cache
+ * and TLB during a syscall), finds it NULL and returns: no map memory is touched. The
+ * previous check, a lookup of the tgid in a hash map, touched the map's vmalloc'ed buckets
+ * and elements, and on a kernel with page-table isolation and no PCID (every syscall entry
+ * flushes the TLB) that page walk cost ~57 ns per call at sys_enter for every process.
+ * Keeping the marks current is the job of user space (after it changes the set, it runs
+ * sm_mark_threads over the process's threads) and of sm_process_fork (new threads and
+ * children of targets are marked before they run).
+ *
  * Layouts, the epoch scheme and the helpers are in syscall_monitor.h. */
 #include "vmlinux.h"
 
@@ -23,8 +43,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u64 slow_call_threshold_ns = 0; /* 0 = no slow-call events */
 const volatile bool failed_call_events = false;
 
-/* Written by user space at any time through the mmapped .bss. */
-__u32 epoch = 0;            /* the half that programs write into (0/1) */
+/* Written by user space at any time through the mmapped .bss. Read only by the cgroup
+ * programs and the iterator, never on the path every syscall takes (.bss is vmalloc'ed:
+ * reading it would cost a page walk per call on this kind of kernel; see sm_control). */
 __u64 cgroup_id_filter = 0; /* non-zero: calls from this cgroup v2 id count too */
 __u32 cgroup_tree_filter = 0; /* 1: calls from the cgroup in cgroup_tree[0] or below count too */
 
@@ -40,14 +61,24 @@ struct {
   __type(value, __u8);
 } target_tgids SEC(".maps");
 
-/* The call each target thread is in. Task-local storage rather than a hash keyed by tid:
- * it has no size limit to pick and the kernel frees it with the thread. */
+/* Per thread: whether it is a target, and the call it is in. Task-local storage rather
+ * than a hash keyed by tid: it has no size limit to pick, the kernel frees it with the
+ * thread, its elements are kmalloc'ed (linear map), and a thread without storage is
+ * rejected by reading one pointer of its task struct. */
 struct {
   __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, int);
   __type(value, struct sm_call_start);
 } call_starts SEC(".maps");
+
+/* The epoch (and nothing else that changes at run time) for sm_sys_exit: see sm_control. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sm_control);
+} control SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -92,13 +123,20 @@ static __always_inline void count(__u32 e, enum sm_counter which) {
   if (c) *c += 1;
 }
 
-static __always_inline bool is_target(__u32 tgid) {
-  if (bpf_map_lookup_elem(&target_tgids, &tgid)) return true;
+/* The cgroup filter, for the cgroup programs only. */
+static __always_inline bool cgroup_matches(void) {
   __u64 cgid = READ_ONCE_U64(cgroup_id_filter);
   if (cgid && bpf_get_current_cgroup_id() == cgid) return true;
   if (READ_ONCE_U32(cgroup_tree_filter) && bpf_current_task_under_cgroup(&cgroup_tree, 0) == 1)
     return true;
   return false;
+}
+
+/* The storage of the current thread when it is in the target set; NULL otherwise (the
+ * common case, decided by one load from the task struct). */
+static __always_inline struct sm_call_start *set_target(struct task_struct *task) {
+  struct sm_call_start *s = bpf_task_storage_get(&call_starts, task, 0, 0);
+  return (s && (s->flags & SM_VIA_SET)) ? s : NULL;
 }
 
 /* x86's TS_COMPAT (arch/x86/include/asm/thread_info.h): the current call came through a
@@ -112,15 +150,34 @@ static __always_inline bool in_ia32_syscall(void) {
   return task->thread_info.status & X86_TS_COMPAT;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sm_sys_enter, struct pt_regs *regs, long id) {
-  if (!is_target(bpf_get_current_pid_tgid() >> 32)) return 0;
-  struct sm_call_start *start = bpf_task_storage_get(&call_starts, bpf_get_current_task_btf(), 0,
-                                                     BPF_LOCAL_STORAGE_GET_F_CREATE);
-  /* No storage (allocation failed): the call is still counted at exit, without latency. */
-  if (!start) return 0;
+static __always_inline void record_start(struct sm_call_start *start, long id) {
   start->nr = id;
   start->start_ns = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sm_sys_enter, struct pt_regs *regs, long id) {
+  struct sm_call_start *start = set_target(bpf_get_current_task_btf());
+  if (start) record_start(start, id);
+  return 0;
+}
+
+/* While a cgroup filter is set: the calls of threads that are not in the set (those in it
+ * are sm_sys_enter's) but are in the cgroup. The filter is evaluated on every call, as a
+ * thread may move between cgroups; storage is created for the start time only. A thread
+ * whose storage could not be created is still counted at exit, without a latency. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sm_cgroup_sys_enter, struct pt_regs *regs, long id) {
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct sm_call_start *start = bpf_task_storage_get(&call_starts, task, 0, 0);
+  if (start && (start->flags & SM_VIA_SET)) return 0;
+  if (!cgroup_matches()) return 0;
+  if (!start) {
+    struct sm_call_start init = {.flags = SM_VIA_CGROUP};
+    start = bpf_task_storage_get(&call_starts, task, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!start) return 0;
+  }
+  record_start(start, id);
   return 0;
 }
 
@@ -158,10 +215,11 @@ static __always_inline void emit_event(__u32 e, __u64 pid_tgid, long nr, long re
   bpf_ringbuf_submit(ev, 0);
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
+/* Counts one call that is a target's. `start` is the thread's storage, NULL when it has
+ * none (a cgroup member whose storage could not be created). */
+static __always_inline void count_call(struct pt_regs *regs, long ret,
+                                       struct sm_call_start *start) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  if (!is_target(pid_tgid >> 32)) return 0;
   /* Only now: reading the clock costs tens of ns in a VM, and most calls are not targets'. */
   __u64 now = bpf_ktime_get_ns();
 
@@ -169,8 +227,6 @@ int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
   long nr = regs->orig_ax;
   __u64 duration = 0;
   bool timed = false;
-  struct sm_call_start *start =
-      bpf_task_storage_get(&call_starts, bpf_get_current_task_btf(), 0, 0);
   if (start && start->start_ns) {
     /* The number seen at entry wins: rt_sigreturn restores orig_ax to -1 before its exit.
      * A different number means the entry belongs to another call (the thread left and
@@ -183,11 +239,15 @@ int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
     start->start_ns = 0;
   }
 
-  /* One read of the epoch: every update of this call lands in the same half. */
-  __u32 e = READ_ONCE_U32(epoch) & 1;
+  /* One read of the epoch: every update of this call lands in the same half. A constant
+   * key into an array: the verifier turns the lookup into an address computation. */
+  __u32 zero = 0;
+  struct sm_control *control_value = bpf_map_lookup_elem(&control, &zero);
+  if (!control_value) return; /* cannot happen: key 0 < max_entries */
+  __u32 e = READ_ONCE_U32(control_value->epoch) & 1;
   if (in_ia32_syscall()) {
     count(e, SM_COUNTER_COMPAT_CALLS);
-    return 0;
+    return;
   }
   __u32 err = sm_errno_of(ret);
 
@@ -197,7 +257,7 @@ int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
   } else {
     __u32 key = e * SM_MAX_SYSCALLS + (__u32)nr;
     struct sm_syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &key);
-    if (!stats) return 0; /* cannot happen: key < max_entries */
+    if (!stats) return; /* cannot happen: key < max_entries */
     stats->calls += 1;
     if (timed) {
       stats->latency_sum_ns += duration;
@@ -219,19 +279,82 @@ int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
     if (timed) flags |= SM_EVENT_DURATION_KNOWN;
     emit_event(e, pid_tgid, nr, ret, now, duration, flags);
   }
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sm_sys_exit, struct pt_regs *regs, long ret) {
+  struct sm_call_start *start = set_target(bpf_get_current_task_btf());
+  if (start) count_call(regs, ret, start);
   return 0;
 }
 
+/* While a cgroup filter is set. A call is counted by exactly one of sm_sys_exit (thread in
+ * the set) and this program (thread not in the set, in the cgroup): both read the same
+ * SM_VIA_SET bit at the same tracepoint firing, so attaching or detaching this pair never
+ * counts a call twice. Only when user space changes a thread's mark between the two
+ * programs' runs at one firing can that one call be counted twice or not at all. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sm_cgroup_sys_exit, struct pt_regs *regs, long ret) {
+  struct sm_call_start *start =
+      bpf_task_storage_get(&call_starts, bpf_get_current_task_btf(), 0, 0);
+  if (start && (start->flags & SM_VIA_SET)) return 0;
+  if (!cgroup_matches()) return 0;
+  count_call(regs, ret, start);
+  return 0;
+}
+
+/* Marks `task` as a target (SM_VIA_SET), creating its storage if need be. */
+static __always_inline bool mark_target(struct task_struct *task) {
+  struct sm_call_start init = {.flags = SM_VIA_SET};
+  struct sm_call_start *s =
+      bpf_task_storage_get(&call_starts, task, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!s) return false;
+  s->flags |= SM_VIA_SET; /* storage that existed already (made by the cgroup programs) */
+  return true;
+}
+
+/* Drops `task`'s SM_VIA_SET mark; deletes its storage when no reason to keep it is left
+ * (SM_VIA_CGROUP storage stays while a cgroup filter is set). */
+static __always_inline void unmark_target(struct task_struct *task, bool cgroup_filter_on) {
+  struct sm_call_start *s = bpf_task_storage_get(&call_starts, task, 0, 0);
+  if (!s) return;
+  __u32 flags = s->flags & ~SM_VIA_SET;
+  if (!cgroup_filter_on) flags &= ~SM_VIA_CGROUP;
+  if (flags)
+    s->flags = flags;
+  else
+    bpf_task_storage_delete(&call_starts, task);
+}
+
+/* Runs in the parent, after the child is in the task list and before it first runs.
+ * Children of a process in the set are targets: a new thread (CLONE_THREAD, same tgid) is
+ * marked; a new process also joins the set. (Children of threads counted only through the
+ * cgroup filter are in the same cgroup and need nothing.) */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sm_process_fork, struct task_struct *parent, struct task_struct *child) {
-  __u32 parent_tgid = BPF_CORE_READ(parent, tgid);
-  __u32 child_tgid = BPF_CORE_READ(child, tgid);
-  /* A new thread (CLONE_THREAD) shares its creator's tgid and is covered already. */
-  if (child_tgid == parent_tgid) return 0;
+  __u32 parent_tgid = parent->tgid;
+  __u32 child_tgid = child->tgid;
   if (!bpf_map_lookup_elem(&target_tgids, &parent_tgid)) return 0;
-  __u8 one = 1;
-  if (bpf_map_update_elem(&target_tgids, &child_tgid, &one, BPF_ANY))
-    count(READ_ONCE_U32(epoch) & 1, SM_COUNTER_FORKS_UNTRACKED);
+  if (child_tgid != parent_tgid) {
+    __u8 one = 1;
+    if (bpf_map_update_elem(&target_tgids, &child_tgid, &one, BPF_ANY)) {
+      __u32 zero = 0;
+      struct sm_control *c = bpf_map_lookup_elem(&control, &zero);
+      count(c ? READ_ONCE_U32(c->epoch) & 1 : 0, SM_COUNTER_FORKS_UNTRACKED);
+      return 0;
+    }
+  }
+  if (!mark_target(child)) {
+    /* No memory for the storage: the child would go uncounted. Say so. */
+    __u32 zero = 0;
+    struct sm_control *c = bpf_map_lookup_elem(&control, &zero);
+    count(c ? READ_ONCE_U32(c->epoch) & 1 : 0, SM_COUNTER_FORKS_UNTRACKED);
+    return 0;
+  }
+  /* remove_process() may have taken the tgid out of the set and run the iterator over its
+   * threads between the lookup above and the mark: look again, so that either this check
+   * sees the removal or the iterator (which runs after the removal) sees the mark. */
+  if (!bpf_map_lookup_elem(&target_tgids, &child_tgid)) unmark_target(child, false);
   return 0;
 }
 
@@ -244,5 +367,26 @@ int BPF_PROG(sm_process_exit, struct task_struct *task) {
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   __u32 tgid = BPF_CORE_READ(task, tgid);
   bpf_map_delete_elem(&target_tgids, &tgid);
+  return 0;
+}
+
+/* Run by user space (bpf_iter_create + read), over one process's threads after
+ * add_process/remove_process, or over every thread of the machine after the cgroup filter
+ * is cleared. Marks each thread whose tgid is in the set, unmarks the others. User space
+ * runs one iteration at a time, and sm_process_fork only marks new children (see there),
+ * so the flags need no atomic updates. */
+SEC("iter/task")
+int sm_mark_threads(struct bpf_iter__task *ctx) {
+  struct task_struct *task = ctx->task;
+  if (!task) return 0;
+  __u32 tgid = task->tgid;
+  if (bpf_map_lookup_elem(&target_tgids, &tgid)) {
+    if (!mark_target(task)) {
+      /* Storage could not be allocated: tell user space, which fails add_process. */
+      bpf_seq_write(ctx->meta->seq, &tgid, sizeof(tgid));
+    }
+  } else {
+    unmark_target(task, READ_ONCE_U64(cgroup_id_filter) || READ_ONCE_U32(cgroup_tree_filter));
+  }
   return 0;
 }

@@ -4,7 +4,7 @@
  * and errno arithmetic the BPF program runs.
  *
  * Double buffering: every aggregate below exists twice, once per epoch (0/1). The BPF
- * programs write into the half named by the global `epoch`; user space flips `epoch`, waits
+ * programs write into the half named by sm_control.epoch; user space flips `epoch`, waits
  * until no program can still be writing into the old half (an RCU grace period), then
  * reads and zeroes the old half. See docs/OBSERVE_SYSCALLS.md. */
 #ifndef SYSCHAOS_BPF_SYSCALL_MONITOR_H
@@ -63,10 +63,29 @@ enum sm_counter {
   SM_COUNTERS = 8
 };
 
-/* Task-local storage of a target thread: the call it is in. */
+/* Why a thread has task-local storage in call_starts (sm_call_start.flags). */
+#define SM_VIA_SET 1u    /* its tgid is in target_tgids: counted by sm_sys_enter/sm_sys_exit */
+#define SM_VIA_CGROUP 2u /* created by the cgroup filter's programs for the call's start */
+
+/* Task-local storage: the call a thread is in, and whether it is a target. A thread is a
+ * target of the always-attached programs iff it has storage with SM_VIA_SET; threads
+ * without storage (nearly all of the machine's) are rejected without touching map memory.
+ * See docs/OBSERVE_SYSCALLS.md, "How a call is found to be a target's". */
 struct sm_call_start {
   __u64 start_ns; /* bpf_ktime_get_ns() at sys_enter; 0 = no call in flight */
   __s64 nr;
+  __u32 flags; /* SM_VIA_* */
+  __u32 reserved;
+};
+
+/* Value of the one-entry array `control`: what user space changes while programs run.
+ * A plain (not mmapable) array this small is kmalloc'ed, i.e. it lies in the kernel's
+ * linear map (huge pages), unlike .bss, which is vmalloc'ed page by page: on a machine
+ * where every syscall flushes the TLB, each distinct 4 KiB page a program touches costs
+ * a page walk. */
+struct sm_control {
+  __u32 epoch; /* the half that programs write into (0/1) */
+  __u32 reserved;
 };
 
 /* One record of the ring buffer `call_events`. */

@@ -99,7 +99,14 @@ struct SyscallMonitor::Impl {
   // before the skeleton that owns their maps and programs.
   MonitorSkeleton skel;
   std::vector<BpfLink> links;
+  // sm_cgroup_sys_enter/exit, attached only while a cgroup filter is set, so that the
+  // programs every syscall of the machine runs never evaluate a filter.
+  std::vector<BpfLink> cgroup_links;
   RingBuffer events;
+
+  // Serializes runs of the marking iterator (its flag updates are not atomic) and the
+  // cgroup filter's state.
+  std::mutex mark_mutex;
 
   SyscallMonitorOptions options;
   int cpus = 1;
@@ -122,9 +129,83 @@ struct SyscallMonitor::Impl {
 
   int map_fd(bpf_map* map) const { return bpf_map__fd(map); }
 
+  Result<void> mark_threads(pid_t tgid);
+  Result<void> attach_cgroup_programs();
+  Result<void> set_epoch(uint32_t value);
+
   Result<void> read_and_reset(uint32_t old, SyscallCountsSnapshot& snap);
   static int deliver_event(void* ctx, void* data, size_t size);
 };
+
+// Runs sm_mark_threads over the threads of process `tgid` (every thread of the machine
+// when 0): marks those whose tgid is in target_tgids as targets, unmarks the others. The
+// kernel runs the program once per thread while this reads the iterator's (empty) output;
+// a thread the program could not mark (no memory for its storage) is written out as its
+// tgid. Caller holds mark_mutex.
+Result<void> SyscallMonitor::Impl::mark_threads(pid_t tgid) {
+  LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+  union bpf_iter_link_info info;
+  std::memset(&info, 0, sizeof(info));
+  if (tgid > 0) {
+    info.task.pid = static_cast<__u32>(tgid);  // BPF_TASK_ITER_TGID: that process's threads
+    opts.link_info = &info;
+    opts.link_info_len = sizeof(info);
+  }
+  const std::string what = tgid > 0 ? fmt::format("the threads of process {}", tgid)
+                                    : std::string("every thread");
+  BpfLink link(bpf_program__attach_iter(skel->progs.sm_mark_threads, &opts));
+  if (!link) {
+    int err = errno;
+    // The process exited meanwhile: no thread left to mark.
+    if (tgid > 0 && (err == ESRCH || err == ENOENT)) return ok();
+    return Error::sys(fmt::format("marking {} (attaching the BPF task iterator)", what), err);
+  }
+  UniqueFd iter(bpf_iter_create(bpf_link__fd(link.get())));
+  if (!iter) return Error::sys(fmt::format("marking {} (bpf_iter_create)", what));
+  size_t unmarked = 0;
+  char buf[256];
+  for (;;) {
+    ssize_t n = ::read(iter.get(), buf, sizeof(buf));
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return Error::sys(fmt::format("marking {} (reading the BPF task iterator)", what));
+    }
+    unmarked += static_cast<size_t>(n) / sizeof(uint32_t);
+  }
+  if (unmarked)
+    return Error(fmt::format("marking {}: no kernel memory for the task storage of {} thread(s)",
+                             what, unmarked),
+                 ENOMEM);
+  return ok();
+}
+
+Result<void> SyscallMonitor::Impl::attach_cgroup_programs() {
+  if (!cgroup_links.empty()) return ok();
+  LibbpfLogCapture log;
+  // Exit first: a call whose start the new sm_cgroup_sys_enter saw is then always counted.
+  const std::pair<bpf_program*, const char*> programs[] = {
+      {skel->progs.sm_cgroup_sys_exit, "raw tracepoint raw_syscalls:sys_exit (cgroup filter)"},
+      {skel->progs.sm_cgroup_sys_enter, "raw tracepoint raw_syscalls:sys_enter (cgroup filter)"},
+  };
+  std::vector<BpfLink> attached;
+  for (const auto& [program, what] : programs) {
+    BpfLink link(bpf_program__attach(program));
+    if (!link) return bpf_step_error(BpfStep::kAttach, what, errno, log.lines());
+    attached.push_back(std::move(link));
+  }
+  cgroup_links = std::move(attached);
+  return ok();
+}
+
+Result<void> SyscallMonitor::Impl::set_epoch(uint32_t value) {
+  uint32_t key = 0;
+  sm_control control{};
+  control.epoch = value;
+  if (bpf_map_update_elem(map_fd(skel->maps.control), &key, &control, BPF_ANY) != 0)
+    return Error::sys("switching the monitor's epoch (bpf map update)");
+  return ok();
+}
 
 SyscallMonitor::SyscallMonitor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SyscallMonitor::~SyscallMonitor() = default;
@@ -238,6 +319,16 @@ Result<void> SyscallMonitor::add_process(pid_t tgid) {
     bpf_map_delete_elem(impl_->map_fd(impl_->skel->maps.target_tgids), &key);
     return Error(fmt::format("process {} has exited", tgid), ESRCH);
   }
+  // The set is what sm_process_fork follows; the marks are what the per-call programs
+  // check. Marking after the insertion leaves no gap: a thread created from here on is
+  // marked by sm_process_fork (its creator's tgid is in the set), one that exists is
+  // marked by the iterator.
+  std::lock_guard lock(impl_->mark_mutex);
+  if (auto marked = impl_->mark_threads(tgid); !marked) {
+    bpf_map_delete_elem(impl_->map_fd(impl_->skel->maps.target_tgids), &key);
+    (void)impl_->mark_threads(tgid);  // unmark whatever was marked
+    return marked.error();
+  }
   return ok();
 }
 
@@ -246,14 +337,24 @@ Result<void> SyscallMonitor::remove_process(pid_t tgid) {
   if (bpf_map_delete_elem(impl_->map_fd(impl_->skel->maps.target_tgids), &key) != 0 &&
       errno != ENOENT)
     return Error::sys(fmt::format("removing process {} from the BPF process set", tgid));
-  return ok();
+  // Out of the set first, so sm_process_fork marks no new thread; then unmark the threads.
+  if (tgid <= 0) return ok();
+  std::lock_guard lock(impl_->mark_mutex);
+  return impl_->mark_threads(tgid);
 }
 
+// Setting a filter writes the filter to .bss, then attaches the cgroup programs (if they
+// are not attached yet); switching from one filter to another keeps them attached.
 Result<void> SyscallMonitor::set_cgroup_filter(uint64_t cgroup_id) {
-  SYSCHAOS_TRY(clear_cgroup_filter());
+  if (cgroup_id == 0) return clear_cgroup_filter();
+  std::lock_guard lock(impl_->mark_mutex);
+  __atomic_store_n(&impl_->skel->bss->cgroup_tree_filter, 0u, __ATOMIC_SEQ_CST);
   __atomic_store_n(&impl_->skel->bss->cgroup_id_filter, cgroup_id, __ATOMIC_SEQ_CST);
-  std::lock_guard lock(impl_->collect_mutex);
-  impl_->cgroup_filter_active = cgroup_id != 0;
+  uint32_t slot = 0;
+  bpf_map_delete_elem(impl_->map_fd(impl_->skel->maps.cgroup_tree), &slot);
+  SYSCHAOS_TRY(impl_->attach_cgroup_programs());
+  std::lock_guard clock(impl_->collect_mutex);
+  impl_->cgroup_filter_active = true;
   return ok();
 }
 
@@ -267,27 +368,38 @@ Result<void> SyscallMonitor::set_cgroup_filter_path(const std::string& v2_dir) {
         fmt::format("{} is not a cgroup v2 directory: the cgroup filter needs cgroup v2 "
                     "(for v1, add the cgroup's processes instead)",
                     v2_dir));
-  SYSCHAOS_TRY(clear_cgroup_filter());
+  std::lock_guard lock(impl_->mark_mutex);
   uint32_t slot = 0;
   uint32_t fd = static_cast<uint32_t>(dir.get());
   // The map keeps its own reference to the cgroup; the fd can close afterwards.
   if (bpf_map_update_elem(impl_->map_fd(impl_->skel->maps.cgroup_tree), &slot, &fd, BPF_ANY) != 0)
     return Error::sys(fmt::format("setting the cgroup filter to {}", v2_dir));
+  __atomic_store_n(&impl_->skel->bss->cgroup_id_filter, uint64_t{0}, __ATOMIC_SEQ_CST);
   __atomic_store_n(&impl_->skel->bss->cgroup_tree_filter, 1u, __ATOMIC_SEQ_CST);
-  std::lock_guard lock(impl_->collect_mutex);
+  SYSCHAOS_TRY(impl_->attach_cgroup_programs());
+  std::lock_guard clock(impl_->collect_mutex);
   impl_->cgroup_filter_active = true;
   return ok();
 }
 
+// Detaches the cgroup programs first (from then on only the set counts: a cgroup member's
+// call in flight is not counted at its exit), clears the filter, then deletes the storage
+// the cgroup programs created (one walk over every thread of the machine).
 Result<void> SyscallMonitor::clear_cgroup_filter() {
+  std::lock_guard lock(impl_->mark_mutex);
+  const bool was_attached = !impl_->cgroup_links.empty();
+  impl_->cgroup_links.clear();
   __atomic_store_n(&impl_->skel->bss->cgroup_tree_filter, 0u, __ATOMIC_SEQ_CST);
   __atomic_store_n(&impl_->skel->bss->cgroup_id_filter, uint64_t{0}, __ATOMIC_SEQ_CST);
   uint32_t slot = 0;
   if (bpf_map_delete_elem(impl_->map_fd(impl_->skel->maps.cgroup_tree), &slot) != 0 &&
       errno != ENOENT)
     return Error::sys("clearing the cgroup filter");
-  std::lock_guard lock(impl_->collect_mutex);
-  impl_->cgroup_filter_active = false;
+  {
+    std::lock_guard clock(impl_->collect_mutex);
+    impl_->cgroup_filter_active = false;
+  }
+  if (was_attached) SYSCHAOS_TRY(impl_->mark_threads(0));
   return ok();
 }
 
@@ -350,7 +462,7 @@ Result<Interval> SyscallMonitor::collect() {
   Impl& m = *impl_;
   const uint32_t old = m.epoch;
   // Flip first: from here on new calls land in the other half.
-  __atomic_store_n(&m.skel->bss->epoch, old ^ 1u, __ATOMIC_SEQ_CST);
+  SYSCHAOS_TRY(m.set_epoch(old ^ 1u));
   m.epoch = old ^ 1u;
   auto grace = wait_for_bpf_programs();
   const double end_unix = unix_now();
@@ -381,7 +493,8 @@ Result<Interval> SyscallMonitor::collect() {
   d.untracked_forks = snap.counters[SM_COUNTER_FORKS_UNTRACKED];
   d.events_lost = snap.counters[SM_COUNTER_EVENTS_LOST];
   d.grace_period = grace;
-  for (bpf_program* program : {m.skel->progs.sm_sys_enter, m.skel->progs.sm_sys_exit}) {
+  for (bpf_program* program : {m.skel->progs.sm_sys_enter, m.skel->progs.sm_sys_exit,
+                               m.skel->progs.sm_cgroup_sys_enter, m.skel->progs.sm_cgroup_sys_exit}) {
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
     if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &len) == 0)

@@ -12,10 +12,12 @@
 #include <fcntl.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -504,4 +506,137 @@ TEST(SyscallMonitor, WithoutPrivilegeTheErrorIsOneClearLine) {
   EXPECT_EQ(message.rfind("loading BPF programs needs root or CAP_BPF+CAP_PERFMON: ", 0), 0u)
       << message;
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+// The target check reads a mark in task-local storage: threads must carry it whether they
+// existed before add_process (the iterator marks them) or are created afterwards
+// (sm_process_fork marks them before they run).
+TEST(SyscallMonitor, ThreadsCreatedBeforeAndAfterAddProcessAreCounted) {
+  auto monitor = make_monitor();
+  ASSERT_TRUE(monitor);
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool go = false;
+  // Exists before the process becomes a target; waits (in futex) until after.
+  std::thread before([&] {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return go; });
+    lock.unlock();
+    getppid_n(300);
+  });
+  ASSERT_TRUE(monitor->add_process(::getpid()).ok());
+  collect_ok(*monitor);
+  {
+    std::lock_guard lock(mutex);
+    go = true;
+  }
+  cv.notify_all();
+  std::thread after([] { getppid_n(200); });
+  std::thread after_nested([] {
+    std::thread inner([] { getppid_n(40); });
+    getppid_n(60);
+    inner.join();
+  });
+  getppid_n(7);
+  before.join();
+  after.join();
+  after_nested.join();
+  Totals t;
+  t.add(collect_ok(*monitor));
+  ASSERT_TRUE(monitor->remove_process(::getpid()).ok());
+  EXPECT_EQ(t.calls("getppid"), 607u);
+  EXPECT_EQ(histogram_total(t.stats("getppid")), 607u) << "every call's start was seen";
+  EXPECT_EQ(monitor->last_diagnostics().missed_program_runs, 0u);
+}
+
+// remove_process unmarks every thread of the process, the ones that exist included, and
+// threads it creates afterwards are not marked.
+TEST(SyscallMonitor, ARemovedProcessStopsBeingCountedInAllItsThreads) {
+  auto monitor = make_monitor();
+  ASSERT_TRUE(monitor);
+  ASSERT_TRUE(monitor->add_process(::getpid()).ok());
+  std::atomic<int> phase{0};
+  auto wait_for_phase = [&](int p) {
+    while (phase.load() != p) std::this_thread::sleep_for(1ms);
+  };
+  // Marked while the process was a target, alive across the removal, calling on both sides.
+  std::thread busy([&] {
+    getppid_n(1000);
+    phase = 1;
+    wait_for_phase(2);
+    getppid_n(1000);
+    phase = 3;
+  });
+  wait_for_phase(1);
+  ASSERT_TRUE(monitor->remove_process(::getpid()).ok());
+  Totals while_target;
+  while_target.add(collect_ok(*monitor));
+  phase = 2;
+  wait_for_phase(3);
+  busy.join();
+  std::thread late([] { getppid_n(100); });
+  late.join();
+  getppid_n(100);
+  Totals after;
+  after.add(collect_ok(*monitor));
+  EXPECT_EQ(while_target.calls("getppid"), 1000u);
+  EXPECT_EQ(after.calls("getppid"), 0u);
+  EXPECT_EQ(after.total_calls, 0u) << "no call of any thread after remove_process returned";
+  EXPECT_EQ(monitor->tracked_processes(), 0u);
+}
+
+// The cgroup filter attaches a second pair of programs next to the ones that count the
+// set; a thread counts in exactly one of them (by its SM_VIA_SET mark), so setting and
+// clearing the filter while a target in the set AND in the cgroup calls as fast as it can
+// neither loses nor doubles a single call. A process only in the cgroup counts exactly
+// while the filter is set.
+TEST(SyscallMonitor, SettingAndClearingTheCgroupFilterNeitherLosesNorDoublesACall) {
+  auto mounts = read_cgroup_mounts();
+  ASSERT_TRUE(mounts.ok());
+  std::string v2;
+  for (const CgroupMount& m : *mounts)
+    if (m.v2 && m.root == "/") v2 = m.mount_point;
+  if (v2.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+  const std::string cg = v2 + "/syschaos-sm-swap-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(cg.c_str(), 0755), 0) << std::strerror(errno);
+
+  auto monitor = make_monitor();
+  ASSERT_TRUE(monitor);
+  {
+    BackgroundProcess spinner({workload(), "spin", "2", "1500"});
+    BackgroundProcess member({workload(), "calls", "500", "0", "0", "0", "0"});
+    for (auto* p : {&spinner, &member})
+      ASSERT_TRUE(eventually([&] { return waits_for_go(p->pid()); }, 5s));
+    std::ofstream(cg + "/cgroup.procs") << spinner.pid() << std::endl;
+    std::ofstream(cg + "/cgroup.procs") << member.pid() << std::endl;
+    ASSERT_TRUE(monitor->add_process(spinner.pid()).ok());
+    Totals totals;
+    totals.add(collect_ok(*monitor));
+    spinner.signal(SIGUSR1);
+    int toggles = 0;
+    bool member_started = false;
+    while (spinner.running()) {
+      ASSERT_TRUE(monitor->set_cgroup_filter_path(cg).ok());
+      if (!member_started && toggles >= 10) {
+        // Its whole life (after go) lies inside this set period.
+        member.signal(SIGUSR1);
+        ASSERT_EQ(member.wait(10s), 0);
+        member_started = true;
+      }
+      std::this_thread::sleep_for(5ms);
+      ASSERT_TRUE(monitor->clear_cgroup_filter().ok());
+      std::this_thread::sleep_for(5ms);
+      totals.add(collect_ok(*monitor));
+      ++toggles;
+    }
+    ASSERT_EQ(spinner.wait(1s), 0);
+    totals.add(collect_ok(*monitor));
+    EXPECT_GE(toggles, 20) << "too few swaps to say anything";
+    ASSERT_TRUE(member_started);
+    uint64_t made = std::stoull(spinner.out());
+    EXPECT_GT(made, 10'000u);
+    EXPECT_EQ(totals.calls("getppid"), made + 500) << "spinner exactly, plus the member's 500";
+    EXPECT_EQ(monitor->last_diagnostics().missed_program_runs, 0u);
+  }
+  EXPECT_TRUE(eventually([&] { return ::rmdir(cg.c_str()) == 0; }, 2s));
 }
