@@ -179,6 +179,23 @@ std::optional<Item> latency_evidence(const ExperimentObservations& o, const Wind
   return item;
 }
 
+// The p99 per phase, described for the report and the effects table ("p99 4 ms → 1.2 s"); the
+// Mann-Whitney test above already compares the whole distributions, and a second test on the
+// same latencies would only add a multiple comparison.
+Item tail_latency_description(const ExperimentObservations& o, const Windows& w) {
+  Item item;
+  Evidence& e = item.evidence;
+  e.metric = "http.latency_p99";
+  e.baseline = value_in(o, e.metric, w.baseline);
+  e.perturbation = value_in(o, e.metric, w.perturbation);
+  e.recovery = value_in(o, e.metric, w.recovery);
+  e.note = fmt::format("p99 {} in the baseline, {} during the perturbation, {} in recovery "
+                       "(described, not tested: see http.latency_p50)",
+                       value_text(e.metric, e.baseline), value_text(e.metric, e.perturbation),
+                       value_text(e.metric, e.recovery));
+  return item;
+}
+
 // Welch's t-test on per-second (or per-sample) values; `floor` decides whether the effect is
 // large enough to matter.
 template <typename Floor>
@@ -511,6 +528,7 @@ Verdict judge(const Hypothesis& hypothesis, const ExperimentObservations& observ
     if (!o.requests.empty()) {
       if (auto i = success_evidence(o, w, options)) items.push_back(std::move(*i));
       if (auto i = latency_evidence(o, w, options)) items.push_back(std::move(*i));
+      items.push_back(tail_latency_description(o, w));
       auto rate = *parse_metric("http.request_rate");
       items.push_back(welch_evidence(
           o, w, "http.request_rate",
@@ -630,6 +648,43 @@ Verdict judge(const Hypothesis& hypothesis, const ExperimentObservations& observ
                   [](const ThresholdCheck& c) { return !c.holds_in_baseline; }))
     verdict.summary += " (the baseline already fails part of the hypothesis)";
   return verdict;
+}
+
+std::string format_verdict(const Verdict& verdict) {
+  std::string out = fmt::format("verdict: {}\n  {}\n", verdict_name(verdict.kind), verdict.summary);
+  if (!verdict.checks.empty()) {
+    out += "  hypothesis (baseline | perturbation | end of recovery):\n";
+    for (const auto& c : verdict.checks) {
+      const std::string& metric = c.threshold.metric;
+      const char* state = !c.holds_in_perturbation ? "BROKEN "
+                          : !c.holds_in_recovery   ? "BROKEN after"
+                                                   : "holds  ";
+      out += fmt::format("    {} {}: {} | {} | {}", state, c.threshold.text,
+                         value_text(metric, c.baseline), value_text(metric, c.perturbation),
+                         value_text(metric, c.recovery));
+      if (c.bound && c.threshold.relative_to_baseline)
+        out += fmt::format("  (bound {})", value_text(metric, c.bound));
+      if (!c.note.empty()) out += "\n        " + c.note;
+      out += '\n';
+    }
+  }
+  if (!verdict.evidence.empty()) {
+    out += "  evidence (perturbation vs baseline):\n";
+    for (const auto& e : verdict.evidence) {
+      const char* mark = e.significant ? (e.expected ? "~" : "*") : "-";
+      std::string test = e.test.empty() ? std::string("no test") : e.test;
+      if (e.p_value) test += ", " + format_p(*e.p_value);
+      if (e.effect_size) {
+        test += fmt::format("; {} = {:.3g}", e.effect_name, *e.effect_size);
+        if (e.effect_ci_low && e.effect_ci_high)
+          test += fmt::format(" [95% CI {:.3g}, {:.3g}]", *e.effect_ci_low, *e.effect_ci_high);
+      }
+      out += fmt::format("    {} {}: {}\n", mark, e.metric, test);
+      if (!e.note.empty()) out += "        " + e.note + "\n";
+    }
+  }
+  for (const auto& w : verdict.warnings) out += "  warning: " + w + "\n";
+  return out;
 }
 
 }  // namespace syschaos::experiment

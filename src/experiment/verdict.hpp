@@ -92,4 +92,9 @@ struct VerdictOptions {
 Verdict judge(const Hypothesis& hypothesis, const ExperimentObservations& observations,
               const VerdictOptions& options = {});
 
+// The verdict for a terminal, several lines: the label and summary, every threshold check
+// (values per phase, bound), every piece of evidence (test, p-value, effect size and its
+// note; "*" marks a significant difference, "~" an expected one, "-" none) and the warnings.
+std::string format_verdict(const Verdict& verdict);
+
 }  // namespace syschaos::experiment

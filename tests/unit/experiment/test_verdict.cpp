@@ -400,6 +400,28 @@ TEST(Verdict, WarnsWhenTheBaselineAlreadyBreaksTheHypothesis) {
   EXPECT_TRUE(contains(v.summary, "the baseline already fails part of the hypothesis"));
 }
 
+TEST(Verdict, DescribesTailLatencyAndFormatsForATerminal) {
+  auto o = http_experiment([](int i) { return RequestShape{0.002, i % 5 < 3 ? 200 : 500}; });
+  auto v = judge(hypothesis(kServiceHypothesis), o);
+  auto* p99 = find(v, "http.latency_p99");
+  ASSERT_TRUE(p99);
+  EXPECT_TRUE(p99->test.empty());  // described, not tested
+  EXPECT_FALSE(p99->significant);
+  EXPECT_NEAR(*p99->baseline, 0.0015 + 0.001 * 0.99, 1e-4);
+  EXPECT_DOUBLE_EQ(*p99->perturbation, 0.002);
+
+  std::string text = format_verdict(v);
+  EXPECT_EQ(text.rfind("verdict: outage\n  outage: ", 0), 0u) << text;
+  EXPECT_TRUE(contains(text, "    BROKEN  http.success_rate >= 0.99: 100.0% | 60.0% | 100.0%"))
+      << text;
+  EXPECT_TRUE(contains(text, "    holds   process.alive: yes | yes | yes")) << text;
+  EXPECT_TRUE(contains(text, "(bound ")) << text;
+  EXPECT_TRUE(contains(text, "    * http.success_rate: two-proportion z-test, p = ")) << text;
+  EXPECT_TRUE(contains(text, "difference of proportions (perturbation − baseline) = -0.4 [95% CI"))
+      << text;
+  EXPECT_TRUE(contains(text, "    - http.latency_p99: no test")) << text;
+}
+
 TEST(Verdict, Deterministic) {
   auto o = http_experiment([](int i) { return RequestShape{0.002 + 0.003 * spread(i), 200}; });
   auto a = judge(hypothesis(kServiceHypothesis), o), b = judge(hypothesis(kServiceHypothesis), o);
