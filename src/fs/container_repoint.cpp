@@ -139,9 +139,34 @@ std::string errno_text(int64_t r) {
 
 namespace {
 
-// The path the process must open now, or nullopt with the reason in *why.
-std::optional<std::string> new_path(const RepointSpec& spec, const std::string& seen, std::string* why) {
-  if (seen.ends_with(" (deleted)")) {
+constexpr std::string_view kDeleted = " (deleted)";
+
+// The same file? Inode number and type of what `link` (a /proc magic link) points to, from
+// the kernel's cache (AT_STATX_DONT_SYNC: no request to a FUSE server, alive or dead),
+// against the file at `path` as the process would resolve it. ChaosFS passes the backing
+// files' inode numbers through.
+bool same_file(pid_t pid, const std::string& link, const std::string& path) {
+  struct statx a {}, b {};
+  if (::statx(AT_FDCWD, link.c_str(), AT_STATX_DONT_SYNC, STATX_INO | STATX_TYPE, &a) != 0) return false;
+  std::string there = fmt::format("/proc/{}/root{}", pid, path);
+  if (::statx(AT_FDCWD, there.c_str(), AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_TYPE, &b) != 0) return false;
+  return a.stx_ino == b.stx_ino && (a.stx_mode & S_IFMT) == (b.stx_mode & S_IFMT);
+}
+
+// The path the process must open now, or nullopt with the reason in *why (empty: not a file
+// of the volume at all).
+std::optional<std::string> new_path(const RepointSpec& spec, const std::string& seen, std::string* why,
+                                    pid_t pid = 0, const std::string& link = {}) {
+  if (seen.ends_with(kDeleted)) {
+    // On the detached mount a file also reads "(deleted)" when the file system told the
+    // kernel to forget its directory entry (ChaosFS does on every rule change, so that new
+    // rules apply at once): the file is still there if the volume has the same inode at
+    // that path.
+    std::string rel = seen.substr(0, seen.size() - kDeleted.size());
+    if (spec.from_detached && !link.empty() && !rel.empty() && rel[0] == '/') {
+      std::string candidate = rel == "/" ? spec.volume : spec.volume + rel;
+      if (same_file(pid, link, candidate)) return candidate;
+    }
     *why = "deleted";
     return std::nullopt;
   }
@@ -197,7 +222,7 @@ class Mover {
       auto seen = read_link(link);
       if (!seen) continue;  // closed meanwhile (cannot happen while stopped, but harmless)
       std::string why;
-      auto path = new_path(spec_, *seen, &why);
+      auto path = new_path(spec_, *seen, &why, pid, link);
       if (!path) {
         if (!why.empty()) leave(fmt::format("fd {}: {}", fd, why));
         continue;
@@ -247,7 +272,7 @@ class Mover {
     if (!on_mount(link, spec_.from_mnt_id)) return;
     auto seen = read_link(link);
     std::string why;
-    auto path = seen ? new_path(spec_, *seen, &why) : std::nullopt;
+    auto path = seen ? new_path(spec_, *seen, &why, p_.pid(), link) : std::nullopt;
     if (!path) {
       if (!seen || !why.empty()) leave("cwd: " + (seen ? why : std::string("unreadable")));
       return;
@@ -267,9 +292,10 @@ class Mover {
     bool anon_read = false;
     for (const auto& m : file_mappings(pid)) {
       if (failed_) return;
-      if (!on_mount(fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end), spec_.from_mnt_id)) continue;
+      std::string link = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end);
+      if (!on_mount(link, spec_.from_mnt_id)) continue;
       std::string why;
-      auto path = new_path(spec_, m.path, &why);
+      auto path = new_path(spec_, m.path, &why, pid, link);
       std::string what = fmt::format("mapping {:x}-{:x}", m.start, m.end);
       if (!path) {
         if (!why.empty()) leave(what + ": " + why);

@@ -1,4 +1,4 @@
-// fs_holder DIR [main-reads]: a process that keeps things open in DIR and checks, all the
+// fs_holder DIR [main-reads] [own-pipe]: a process that keeps things open in DIR and checks, all the
 // time, that they still work, while syschaos re-points them to another mount of DIR:
 //   * cwd = DIR; relative stat("data.txt") must keep working;
 //   * fd R: data.txt read sequentially one byte per round: the byte must be the next one
@@ -12,6 +12,8 @@
 //     stopped: it must never fail with EINTR).
 // With "main-reads", main and reader swap: the main thread blocks in read(0) and a second
 // thread runs the rounds, so the stopped-in-read() path is the one syschaos reuses.
+// With "own-pipe", the reader reads a pipe of its own that never gets data (for `docker exec
+// -d`, whose stdin is at EOF at once); it still blocks in read() the same way.
 // Prints "ready R A D M" once (fd numbers and map address), "ok N" every 10 rounds, and
 // "ERROR what: errno" on any failure.
 #define _GNU_SOURCE
@@ -31,6 +33,7 @@ static unsigned char* map;
 static char data[4096];
 static size_t data_len;
 static unsigned char map_expect[4096];
+static int in_fd = 0;
 
 static void err(const char* what) {
   printf("ERROR %s: %s\n", what, strerror(errno));
@@ -77,7 +80,7 @@ static void* reader(void* arg) {
   (void)arg;
   char buf[256];
   for (;;) {
-    ssize_t n = read(0, buf, sizeof(buf) - 1);
+    ssize_t n = read(in_fd, buf, sizeof(buf) - 1);
     if (n < 0) {
       err("read stdin");
       continue;
@@ -92,10 +95,18 @@ static void* reader(void* arg) {
 
 int main(int argc, char** argv) {
   if (argc < 2 || chdir(argv[1]) != 0) {
-    fprintf(stderr, "usage: fs_holder DIR [main-reads]\n");
+    fprintf(stderr, "usage: fs_holder DIR [main-reads] [own-pipe]\n");
     return 2;
   }
-  int main_reads = argc > 2 && strcmp(argv[2], "main-reads") == 0;
+  int main_reads = 0;
+  for (int i = 2; i < argc; ++i) {
+    if (strcmp(argv[i], "main-reads") == 0) main_reads = 1;
+    if (strcmp(argv[i], "own-pipe") == 0) {
+      int p[2];
+      if (pipe(p) != 0) return 2;
+      in_fd = p[0];  // p[1] stays open: read() blocks for ever
+    }
+  }
   int f = open("data.txt", O_RDONLY);
   if (f < 0 || (data_len = (size_t)read(f, data, sizeof(data))) == 0) return 2;
   close(f);
