@@ -179,6 +179,7 @@ struct Transfer {
   Clock::time_point scheduled, sent;
   uint64_t body_bytes = 0;
   bool in_flight = false;  // added to the multi handle
+  bool url_set = false;    // CURLOPT_URL holds urls[url_index]
   ~Transfer() {
     if (easy) curl_easy_cleanup(easy);
   }
@@ -258,11 +259,15 @@ struct HttpWorkload::State {
       record_unsent(scheduled, now, url_index, CURLE_OUT_OF_MEMORY, false);
       return;
     }
+    // libcurl copies and parses the URL on each setopt: skip it when the handle has it.
+    if (transfer->url_index != url_index || !transfer->url_set) {
+      curl_easy_setopt(transfer->easy, CURLOPT_URL, spec.urls[url_index].c_str());
+      transfer->url_set = true;
+    }
     transfer->url_index = url_index;
     transfer->scheduled = scheduled;
     transfer->sent = now;
     transfer->body_bytes = 0;
-    curl_easy_setopt(transfer->easy, CURLOPT_URL, spec.urls[url_index].c_str());
     if (curl_multi_add_handle(multi, transfer->easy) != CURLM_OK) {
       idle.push_back(transfer);
       record_unsent(scheduled, now, url_index, CURLE_FAILED_INIT, false);
@@ -301,7 +306,7 @@ struct HttpWorkload::State {
     record.latency_s = seconds(transfer->sent - transfer->scheduled + taken);
     long status = 0, os_errno = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+    if (code != CURLE_OK) curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
     record.status = static_cast<int>(status);
     record.error = classify(code, os_errno);
     record.curl_code = code;
