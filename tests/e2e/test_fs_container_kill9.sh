@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# SIGKILL during `syschaos fs inject --container`: the container's volume must stay usable.
+#   1. SIGKILL of the foreground syschaos while requests are delayed by ChaosFS: the
+#      supervisor sees it die (pidfd) and recovers by itself; nginx keeps serving.
+#   2. SIGKILL of the supervisor: the foreground syschaos sees it (waitpid) and recovers.
+#   3. SIGKILL of both: ChaosFS's server is gone, so the volume fails (ENOTCONN) until
+#      `syschaos fs restore --container` removes the dead mount and moves the processes back.
+# After each: no ChaosFS in the container, nothing on the host, the files intact, a process
+# holding files on the volume (fs_holder) working again.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+HOLDER_BIN=$(dirname "$SYSCHAOS")/testprogs/fs_holder
+VOLUME=/usr/share/nginx/html
+
+VOLDIR=$TMP/html
+nginx_site "$VOLDIR"
+printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$VOLDIR/data.txt"
+head -c 4096 /dev/zero | tr '\0' 'M' >"$VOLDIR/map.bin"
+chmod 755 "$VOLDIR"
+PORT=$(free_port) || fail "no free port"
+CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM
+BASE_URL=http://127.0.0.1:$PORT
+_containers+=("$CONTAINER")
+docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" -v "$VOLDIR:$VOLUME" "$NGINX_IMAGE" >/dev/null ||
+  fail "docker run failed"
+wait_for_code / 200 10 || fail "nginx did not serve"
+MAIN_PID=$(docker inspect -f '{{.State.Pid}}' "$CONTAINER")
+CID=$(docker inspect -f '{{.Id}}' "$CONTAINER")
+VOL_MNT=$(awk -v v="$VOLUME" '$5 == v {print $1}' /proc/"$MAIN_PID"/mountinfo | tail -1)
+(cd "$VOLDIR" && sha256sum index.html 4k.bin data.txt map.bin) >"$TMP/sums"
+
+HOLDER_PID=""
+start_holder() {
+  [[ -x $HOLDER_BIN ]] || return 0
+  [[ -n $HOLDER_PID ]] && kill "$HOLDER_PID" 2>/dev/null
+  docker cp "$HOLDER_BIN" "$CONTAINER:/tmp/fs_holder" >/dev/null || fail "docker cp fs_holder"
+  docker exec -d "$CONTAINER" sh -c "exec /tmp/fs_holder $VOLUME own-pipe > /tmp/holder.out 2>&1"
+  local old=$HOLDER_PID
+  HOLDER_PID=""
+  for _ in $(seq 50); do
+    HOLDER_PID=$(pgrep -f '^/tmp/fs_holder' | grep -vx "${old:-x}" | head -1)
+    [[ -n $HOLDER_PID ]] && break
+    sleep 0.1
+  done
+  [[ -n $HOLDER_PID ]] || fail "fs_holder did not start"
+  sleep 0.3
+}
+# The holder works again: its fds are back on the volume and new rounds pass without error.
+holder_recovered() {  # PHASE
+  [[ -n $HOLDER_PID ]] || return 0
+  kill -0 "$HOLDER_PID" 2>/dev/null || fail "$1: fs_holder died"
+  local fd m
+  for fd in 5 6 7; do
+    m=$(awk '/^mnt_id:/ {print $2}' /proc/"$HOLDER_PID"/fdinfo/"$fd")
+    [[ $m == "$VOL_MNT" ]] || fail "$1: fs_holder's fd $fd is on mount $m, not the volume $VOL_MNT"
+  done
+  local out=/proc/$MAIN_PID/root/tmp/holder.out
+  local before after
+  before=$(grep -c . "$out")
+  sleep 0.5
+  after=$(grep -c . "$out")
+  ((after > before)) || fail "$1: fs_holder makes no progress"
+  if tail -n +$((before + 1)) "$out" | grep -q ERROR; then fail "$1: fs_holder still fails: $(tail -3 "$out")"; fi
+  info "$1: fs_holder back on the volume and working ($(tail -1 "$out"))"
+}
+wait_armed() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'rule(s) armed' "$SC_ERR" 2>/dev/null && return 0
+    kill -0 "$SC_PID" 2>/dev/null || fail "syschaos exited before arming: $(cat "$SC_ERR")"
+    sleep 0.1
+  done
+  fail "syschaos did not arm its rules within 10 s"
+}
+supervisor_pid() { pgrep -P "$SC_PID" | head -1; }
+no_chaosfs() { ! grep -q 'fuse.syschaos' /proc/"$MAIN_PID"/mountinfo; }
+check_clean() {  # PHASE
+  no_chaosfs || fail "$1: ChaosFS still mounted in the container"
+  if grep -q '/run/syschaos/fs' /proc/self/mountinfo; then fail "$1: a staging mount is left on the host"; fi
+  if compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null; then fail "$1: left in /run/syschaos/fs: $(ls /run/syschaos/fs)"; fi
+  (cd "$VOLDIR" && sha256sum -c --quiet "$TMP/sums") || fail "$1: the volume's files changed"
+  expect_codes / 200 5 "$1"
+  expect_codes /4k.bin 200 2 "$1"
+  holder_recovered "$1"
+  check_container_running
+  check_not_traced
+}
+
+cat >"$TMP/rules.yaml" <<'EOF'
+faults:
+  - methods: [open]
+    path: index.html
+    latency: 400ms
+  - methods: [open]
+    path: 4k.bin
+    fault: EACCES
+EOF
+
+# ---- 1. SIGKILL of the foreground syschaos, requests in flight ----
+start_holder
+start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml"
+wait_armed
+expect_codes /4k.bin 403 2 "1: during (EACCES)"
+SUP=$(supervisor_pid)
+[[ -n $SUP ]] || fail "1: no supervisor process"
+inflight=()
+for i in 1 2 3; do
+  curl -s -o /dev/null -m 5 -w '%{http_code}' "$BASE_URL/" >"$TMP/inflight.$i" &
+  inflight+=($!)
+  _pids+=($!)
+done
+sleep 0.1
+kill -KILL "$SC_PID"
+wait "$SC_PID" 2>/dev/null
+info "1: syschaos (pid $SC_PID) killed with SIGKILL; supervisor pid $SUP recovers"
+for p in "${inflight[@]}"; do wait "$p" 2>/dev/null; done
+for i in 1 2 3; do [[ $(cat "$TMP/inflight.$i") == 200 ]] || fail "1: a request in flight got $(cat "$TMP/inflight.$i")"; done
+for _ in $(seq 100); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SUP" 2>/dev/null && fail "1: the supervisor did not finish recovering within 10 s"
+grep -q "died: removing ChaosFS" "$SC_ERR" || fail "1: the supervisor did not say why it recovered: $(tail -3 "$SC_ERR")"
+grep -q "recovered:" "$SC_ERR" || fail "1: no 'recovered' from the supervisor: $(tail -3 "$SC_ERR")"
+check_clean "1: after SIGKILL of syschaos"
+
+# ---- 2. SIGKILL of the supervisor ----
+start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml"
+wait_armed
+SUP=$(supervisor_pid)
+kill -KILL "$SUP"
+wait_syschaos 30
+((SC_RC != 0)) || fail "2: syschaos exited 0 although its supervisor was killed"
+grep -q "was killed by" "$SC_ERR" || fail "2: syschaos did not report the supervisor's death: $(tail -3 "$SC_ERR")"
+info "2: supervisor killed; syschaos recovered and exited $SC_RC"
+check_clean "2: after SIGKILL of the supervisor"
+
+# ---- 3. SIGKILL of both, then fs restore ----
+start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml"
+wait_armed
+SUP=$(supervisor_pid)
+kill -KILL "$SC_PID" "$SUP"
+wait "$SC_PID" 2>/dev/null
+for _ in $(seq 50); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.1; done
+code=$(http_code /)
+info "3: both killed: GET / -> $code (ChaosFS's server is gone)"
+[[ $code != 200 ]] || fail "3: GET / still 200 with a dead ChaosFS: the test proves nothing"
+"$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore.err" || fail "3: fs restore failed: $(cat "$TMP/restore.err")"
+info "3: $(tail -1 "$TMP/restore.err")"
+check_clean "3: after fs restore"
+# A second restore finds nothing and says so.
+"$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore2.err" || fail "3: a second fs restore failed"
+grep -q "0 ChaosFS mount(s) removed" "$TMP/restore2.err" || fail "3: second restore: $(cat "$TMP/restore2.err")"
+info "PASS"
