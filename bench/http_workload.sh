@@ -79,18 +79,22 @@ measure() {
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 {
-  echo "## HTTP load generator ceiling ($(date -u +%Y-%m-%d), $(nproc) cores, nginx 1 worker, ${SECONDS_EACH}s each)"
+  echo "## HTTP load generator ceiling ($(date -u +%Y-%m-%d), $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg) at the start, nginx 1 worker, ${SECONDS_EACH}s each)"
   echo
   echo "Closed model (N connections, keep-alive) vs wrk -t1 -c N:"
   echo
-  echo "| connections | generator req/s | generator CPU | CPU µs/req | p50 ms | p99 ms | wrk req/s |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| connections | generator req/s | generator CPU | CPU µs/req | p50 ms | p99 ms | wrk req/s | wrk CPU µs/req |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 } | tee "$RESULTS"
 for c in $CONCURRENCY_LIST; do
   log "closed model, $c connections"
   r=$(measure BENCH_CONCURRENCY="$c")
-  wrk_rps=$(wrk -t1 -c"$c" -d"${SECONDS_EACH}s" "$url" | awk '/Requests\/sec/ {printf "%.0f", $2}')
-  echo "| $c | $(field "$r" req_per_s) | $(field "$r" cpu_percent)% | $(field "$r" cpu_us_per_req) | $(field "$r" p50_ms) | $(field "$r" p99_ms) | $wrk_rps |" | tee -a "$RESULTS"
+  # wrk's own CPU (user+system) from bash's `time`, to compare the cost per request.
+  { TIMEFORMAT='%U %S'; time wrk -t1 -c"$c" -d"${SECONDS_EACH}s" "$url" >"$tmp/wrk.out"; } 2>"$tmp/wrk.time"
+  wrk_rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$tmp/wrk.out")
+  wrk_total=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
+  wrk_us=$(awk -v n="$wrk_total" '{printf "%.1f", 1e6 * ($1 + $2) / n}' "$tmp/wrk.time")
+  echo "| $c | $(field "$r" req_per_s) | $(field "$r" cpu_percent)% | $(field "$r" cpu_us_per_req) | $(field "$r" p50_ms) | $(field "$r" p99_ms) | $wrk_rps | $wrk_us |" | tee -a "$RESULTS"
 done
 {
   echo
