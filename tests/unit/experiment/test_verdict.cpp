@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <csignal>
 
+#include "experiment/statistics.hpp"
 #include "experiment/verdict.hpp"
 #include "synthetic_observations.hpp"
 
@@ -78,7 +79,7 @@ TEST(Verdict, OkWhenNothingChanges) {
   EXPECT_DOUBLE_EQ(*success->effect_size, 0.0);
   auto* latency = find(v, "http.latency_p50");
   ASSERT_TRUE(latency);
-  EXPECT_EQ(latency->test, "Mann-Whitney U");
+  EXPECT_EQ(latency->test, "Mann-Whitney U on per-second mean latencies");
   EXPECT_FALSE(latency->significant);
   EXPECT_LT(std::fabs(*latency->effect_size), 0.147);
   auto* rate = find(v, "http.request_rate");
@@ -97,7 +98,9 @@ TEST(Verdict, DegradedWhenSlowerButWithinTheHypothesis) {
   ASSERT_TRUE(latency);
   EXPECT_TRUE(latency->significant);
   EXPECT_DOUBLE_EQ(*latency->effect_size, 1.0);  // every perturbed request slower than all
-  EXPECT_LT(*latency->p_value, 1e-50);
+  // Every perturbed second slower than every baseline second: exact two-sided p of
+  // Mann-Whitney with 10 vs 10 = 2 / C(20, 10) = 2 / 184756.
+  EXPECT_NEAR(*latency->p_value, 2.0 / 184756, 1e-15);
   EXPECT_TRUE(contains(latency->note, "slower")) << latency->note;
   EXPECT_TRUE(contains(v.summary, "degraded: the hypothesis holds, but one metric differs"))
       << v.summary;
@@ -106,6 +109,45 @@ TEST(Verdict, DegradedWhenSlowerButWithinTheHypothesis) {
   ASSERT_TRUE(v.recovery_window_start_s);
   EXPECT_DOUBLE_EQ(*v.recovery_window_start_s, 25.0);
   EXPECT_LT(*latency->recovery, 0.0026);
+}
+
+// What a real control experiment (nothing injected) looks like: the baseline starts with two
+// warm-up seconds that are slower, and futex fails in bursts. Per request and per error these
+// are "significant" (the p-values below); per second, as the verdict tests, they are not.
+TEST(Verdict, NoisySteadyStateIsNotDegraded) {
+  auto o = with_phases(10, 10, 10);
+  add_requests(o, 0, 30, 30, [](int i) {
+    auto r = healthy(i);
+    if (i < 60) r.latency_s *= 1.8;  // warm-up: the first 2 s
+    return r;
+  });
+  // futex errors per second: bursts in the baseline, a few scattered ones later
+  const int futex_errors[30] = {0, 40, 12, 0, 0, 0, 0, 3, 0, 0,  //
+                                2, 3, 1, 0, 3, 0, 1, 0, 2, 1,   //
+                                0, 4, 0, 1, 0, 0, 2, 0, 0, 1};
+  add_samples(o, 0, 30, [&](int i, Interval& iv) {
+    iv.syscalls.push_back(
+        syscall_stats("futex", 500, static_cast<uint64_t>(futex_errors[i]), EAGAIN));
+  });
+  auto v = judge(hypothesis(kServiceHypothesis), o);
+  EXPECT_EQ(v.kind, VerdictKind::ok) << v.summary;
+  auto* latency = find(v, "http.latency_p50");
+  ASSERT_TRUE(latency);
+  EXPECT_FALSE(latency->significant);
+  EXPECT_GT(*latency->p_value, 0.01);
+  EXPECT_TRUE(contains(latency->note, "per request it would be p = ")) << latency->note;
+  auto* futex = find(v, "syscall.errors_per_second{futex}");
+  ASSERT_TRUE(futex);
+  EXPECT_FALSE(futex->significant);
+  EXPECT_GT(*futex->p_value, 0.01);
+  // The naive tests would have said otherwise.
+  std::vector<double> base, pert;
+  for (const auto& r : o.requests) {
+    if (r.start_s < 10) base.push_back(r.latency_s);
+    else if (r.start_s < 20) pert.push_back(r.latency_s);
+  }
+  EXPECT_LT(mann_whitney_u(pert, base)->p_value, 0.01);               // per request
+  EXPECT_LT(compare_poisson_rates(13, 10, 55, 10)->p_value, 0.01);  // the summed futex counts
 }
 
 TEST(Verdict, SmallSignificantDifferencesAreNotDegraded) {
