@@ -323,7 +323,8 @@ Result<void> StoppedProcess::restore_executor() {
   } else if (static_cast<int64_t>(reg_orig_nr(regs)) >= 0) {
     // The interrupt cut a call short. The kernel decided about restarting it when our stop
     // ended, with our registers; do now what it would have done with the thread's own
-    // (arch/x86/kernel/signal.c, no handler to run).
+    // (arch/x86/kernel/signal.c, no handler to run). orig = -1 keeps a second restart step
+    // on the way out (if work is pending then) from applying it twice.
     switch (static_cast<int64_t>(reg_result(regs))) {
       case kERestartSys:
       case kERestartNoIntr:

@@ -14,8 +14,12 @@
 // At the end the executor's registers are restored. A call that the interrupt cut short
 // (-ERESTARTSYS and friends) is restarted exactly as the kernel would have done had no
 // tracer been there: instruction pointer back over the `syscall` instruction, number back in
-// rax (the kernel's own restart step has already run before our stop and would not run again
-// at a syscall-exit stop). Signals that arrive meanwhile are kept and delivered after detach.
+// rax. The kernel's own restart step ran when the interrupt stop ended, on our registers
+// (orig = -1: nothing to restart); whether it runs again on the way out of our last call
+// depends on pending-work flags, so syschaos does it itself and sets orig = -1, which gives
+// the same result in both cases (the fs_holder integration test blocks threads in read()
+// and nanosleep() and checks they never see EINTR or a restart code). Signals that arrive
+// meanwhile are kept and delivered after detach.
 //
 // Why not the alternatives: writing a `syscall` instruction (or a whole blob, as Chaos Mesh
 // does) into the tracee needs per-architecture machine code and a writable-executable page;
