@@ -204,6 +204,50 @@ TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsW
   EXPECT_FALSE(holds_files_on(holder.pid(), RepointSpec{*top, dir_, true}));
 }
 
+// A process whose only thread computes (no system call in progress when interrupted): one
+// thread is let run into its next call, which is replaced by ours and run again afterwards.
+TEST_P(ContainerRepoint, ABusyProcessIsCaughtAtItsNextSystemCall) {
+  if (GetParam()) GTEST_SKIP() << "one variant is enough";
+  int report[2];
+  ASSERT_EQ(::pipe(report), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (::chdir(dir_.c_str()) != 0) ::_exit(1);
+    // ~50 ms of pure computation between calls; each call must keep working afterwards.
+    for (unsigned long n = 0;; ++n) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      struct stat st;
+      char ok = ::stat("data.txt", &st) == 0 ? 'y' : 'n';
+      if (::write(report[1], &ok, 1) != 1) ::_exit(1);
+    }
+  }
+  ::close(report[1]);
+  char c;
+  ASSERT_EQ(::read(report[0], &c, 1), 1);
+  auto orig = mount_id_of(dir_);
+  auto tree = clone_mount(dir_);
+  ASSERT_TRUE(tree);
+  ASSERT_TRUE(attach_mount(*tree, dir_));
+  auto top = mount_id_of(dir_);
+  auto moved = repoint_process(child, RepointSpec{*orig, dir_, false});
+  ASSERT_TRUE(moved) << moved.error().message();
+  std::fprintf(stderr, "busy: %s\n", describe(*moved).c_str());
+  EXPECT_EQ(moved->executor_mode, "waited-for-syscall");
+  EXPECT_TRUE(moved->cwd);
+  EXPECT_EQ(*mount_id_of(fmt::format("/proc/{}/cwd", child)), *top);
+  // Its own stat() (the call that was replaced) ran afterwards and succeeded.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(::read(report[0], &c, 1), 1);
+    EXPECT_EQ(c, 'y');
+  }
+  EXPECT_EQ(syschaos::testing::tracer_pid(child), 0);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(report[0]);
+}
+
 INSTANTIATE_TEST_SUITE_P(ExecutorInSleepOrInRead, ContainerRepoint, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "MainThreadInRead" : "MainThreadInNanosleep"; });
 
