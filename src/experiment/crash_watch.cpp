@@ -26,12 +26,6 @@ std::string comm_of(pid_t pid) {
   return comm;
 }
 
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), ::strsignal(WTERMSIG(status)));
-  return "stopped";
-}
-
 }  // namespace
 
 CrashWatch::CrashWatch(ServiceUnderTest& service, std::chrono::steady_clock::time_point clock_zero)
@@ -113,13 +107,18 @@ void CrashWatch::check_once() {
     }
   }
   if (auto launched = service_.launched_pid(); launched && !launched_reported_) {
-    if (auto status = service_.reap_launched()) {
+    if (auto ended = service_.launched_ended()) {
       launched_reported_ = true;
       CrashEvent e;
       e.at_s = now_s();
-      e.what = fmt::format("the service (pid {}) {}", *launched, describe_status(*status));
-      if (WIFEXITED(*status)) e.exit_code = WEXITSTATUS(*status);
-      if (WIFSIGNALED(*status)) e.signal = WTERMSIG(*status);
+      if (ended->signal) {
+        e.signal = ended->signal;
+        e.what = fmt::format("the service (pid {}) was killed by signal {} ({})", *launched, ended->signal,
+                             ::strsignal(ended->signal));
+      } else {
+        e.exit_code = ended->exit_code;
+        e.what = fmt::format("the service (pid {}) exited with status {}", *launched, ended->exit_code);
+      }
       add(std::move(e));
     }
   }

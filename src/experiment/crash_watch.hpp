@@ -27,8 +27,8 @@ namespace syschaos::experiment {
 
 class CrashWatch {
  public:
-  // `service` must outlive the watch; only its launched pid and container name are used
-  // here (reaping stays with the caller's thread through reap_launched, which is safe).
+  // `service` must outlive the watch; its launched command's end (thread-safe) and its
+  // container name are what the watch reads.
   CrashWatch(ServiceUnderTest& service, std::chrono::steady_clock::time_point clock_zero);
   ~CrashWatch();
 

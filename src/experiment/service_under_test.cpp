@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "target/docker_client.hpp"
@@ -104,77 +105,66 @@ bool ServiceUnderTest::can_restart() const {
   return !section_.restart_command.empty() || section_.container || !section_.command.empty();
 }
 
+namespace {
+
+// The first child of `parent` (the supervisor's one child is the command).
+pid_t first_child_of(pid_t parent) {
+  std::ifstream in(fmt::format("/proc/{}/task/{}/children", parent, parent));
+  pid_t child = 0;
+  if (in >> child) return child;
+  return 0;
+}
+
+}  // namespace
+
 Result<void> ServiceUnderTest::launch_command() {
-  auto target = LaunchTarget::create(section_.command);
-  if (!target) return target.error();
-  std::string exe = (*target)->executable();
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) return Error::sys("fork (launching the service)");
-  if (pid == 0) {
-    // The service must not outlive syschaos: a campaign's service is syschaos's own.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(1);
-    ::setpgid(0, 0);
-    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
+  CommandWorkloadSpec spec;
+  spec.argv = section_.command;
+  // One log per launch: a restart must not overwrite why the previous run died.
+  spec.output_path = launches_ == 0 ? log_path_ : fmt::format("{}.{}", log_path_, launches_);
+  ++launches_;
+  auto workload = CommandWorkload::create(spec);
+  if (!workload) return workload.error();
+  launched_.emplace(std::move(*workload));
+  SYSCHAOS_TRY(launched_->start(Clock::now()));
+  pid_t supervisor = launched_->process_group();
+  for (int i = 0; i < 200 && launched_pid_ == 0; ++i) {
+    pid_t child = first_child_of(supervisor);
+    if (child > 0) {
+      launched_pid_ = child;
+      break;
     }
-    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null >= 0) ::dup2(null, 0);
-    // The runner blocks signals in every thread; the service starts with none blocked.
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    std::vector<char*> argv;
-    for (auto& a : section_.command) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(exe.c_str(), argv.data());
-    ::_exit(127);
+    if (!launched_->running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  launched_ = pid;
-  launched_status_.reset();
+  if (launched_pid_ == 0) {
+    auto outcome = launched_->stop();
+    return Error(fmt::format("the service '{}' did not start (exit status {}; output in {})", section_.describe(),
+                             outcome.exit_code, spec.output_path));
+  }
   return ok();
 }
 
 void ServiceUnderTest::stop_command() {
-  if (launched_ <= 0) return;
-  if (!reap_launched()) {
-    ::kill(-launched_, SIGTERM);
-    ::kill(launched_, SIGTERM);
-    auto until = Clock::now() + std::chrono::seconds(5);
-    while (!reap_launched() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (!launched_status_) {
-      ::kill(-launched_, SIGKILL);
-      ::kill(launched_, SIGKILL);
-      int status = 0;
-      std::lock_guard lock(reap_mutex_);
-      if (::waitpid(launched_, &status, 0) == launched_) launched_status_ = status;
-    }
-  }
-  // Whatever the service left in its process group goes with it.
-  ::kill(-launched_, SIGKILL);
-  launched_ = 0;
+  if (launched_) (void)launched_->stop();
+  launched_.reset();
+  launched_pid_ = 0;
 }
 
 std::optional<pid_t> ServiceUnderTest::launched_pid() const {
-  if (launched_ > 0) return launched_;
+  if (launched_pid_ > 0) return launched_pid_;
   return std::nullopt;
 }
 
-std::optional<int> ServiceUnderTest::reap_launched() {
-  std::lock_guard lock(reap_mutex_);
-  if (launched_status_) return launched_status_;
-  if (launched_ <= 0) return std::nullopt;
-  int status = 0;
-  if (::waitpid(launched_, &status, WNOHANG) == launched_) launched_status_ = status;
-  return launched_status_;
+std::optional<CommandOutcome> ServiceUnderTest::launched_ended() const {
+  if (!launched_) return std::nullopt;
+  return launched_->ended_early();
 }
 
 Result<void> ServiceUnderTest::start() {
   if (!section_.command.empty()) {
-    if (launched_ > 0 && !reap_launched()) return ok();
+    if (launched_ && launched_->running()) return ok();
+    stop_command();
     return launch_command();
   }
   auto target = resolve();
@@ -183,7 +173,7 @@ Result<void> ServiceUnderTest::start() {
 }
 
 bool ServiceUnderTest::healthy() {
-  if (!section_.command.empty()) return launched_ > 0 && !reap_launched();
+  if (!section_.command.empty()) return launched_ && launched_->running();
   if (section_.container) {
     auto docker = DockerClient::from_environment();
     if (!docker) return false;
@@ -215,10 +205,11 @@ Result<void> ServiceUnderTest::wait_ready(const std::atomic<bool>& stop) {
   while (true) {
     bool up = healthy();
     if (up && (ready_url_.empty() || http_answers(ready_url_, std::chrono::milliseconds(1000)))) return ok();
-    if (!section_.command.empty() && launched_ > 0 && reap_launched()) {
-      int st = *launched_status_;
-      return Error(fmt::format("the service '{}' exited during start-up (status {}; output in {})",
-                               section_.describe(), WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), log_path_));
+    if (auto ended = launched_ended()) {
+      return Error(fmt::format("the service '{}' exited during start-up ({}; output in {})", section_.describe(),
+                               ended->signal ? fmt::format("signal {}", ended->signal)
+                                             : fmt::format("status {}", ended->exit_code),
+                               log_path_));
     }
     if (Clock::now() > until)
       return Error(fmt::format("{} is not ready after {}{}", section_.describe(), format_duration(section_.ready_timeout),
@@ -232,8 +223,8 @@ Result<std::unique_ptr<Target>> ServiceUnderTest::resolve() {
   if (section_.container) spec.container = section_.container;
   if (section_.pid) spec.pid = section_.pid;
   if (!section_.command.empty()) {
-    if (launched_ <= 0 || reap_launched()) return Error(fmt::format("{} is not running", section_.describe()));
-    spec.pid = launched_;
+    if (!healthy() || launched_pid_ <= 0) return Error(fmt::format("{} is not running", section_.describe()));
+    spec.pid = launched_pid_;
   }
   return resolve_target(spec);
 }

@@ -15,6 +15,7 @@
 
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
+#include "experiment/command_workload.hpp"
 #include "experiment/experiment_spec.hpp"
 #include "target/target.hpp"
 
@@ -41,10 +42,10 @@ class ServiceUnderTest {
 
   // A new Target for the service as it is now.
   Result<std::unique_ptr<Target>> resolve();
-  // The launched command's pid (command targets), for crash detection with its exit status.
+  // The launched command's pid (command targets).
   std::optional<pid_t> launched_pid() const;
-  // Reaps the launched command if it has exited; its wait status.
-  std::optional<int> reap_launched();
+  // How the launched command ended, once it has (thread-safe).
+  std::optional<CommandOutcome> launched_ended() const;
   const TargetSection& section() const { return section_; }
 
  private:
@@ -55,10 +56,12 @@ class ServiceUnderTest {
   TargetSection section_;
   std::string ready_url_;
   std::string log_path_;
-  pid_t launched_ = 0;
-  std::optional<int> launched_status_;
-  // reap_launched runs on the crash watch's thread too.
-  mutable std::mutex reap_mutex_;
+  // A command target runs under CommandWorkload's supervisor: not syschaos's direct child,
+  // so the ptrace engine's waitpid(-1) cannot take its exit status, which comes through the
+  // supervisor's pipe instead; and it dies with syschaos, even by SIGKILL.
+  std::optional<CommandWorkload> launched_;
+  pid_t launched_pid_ = 0;
+  int launches_ = 0;
 };
 
 // GET url once (loopback only, no proxy); true on 2xx/3xx.
