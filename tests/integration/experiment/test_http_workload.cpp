@@ -290,6 +290,21 @@ TEST(HttpWorkload, LocalhostWorks) {
   for (const auto& r : records) EXPECT_TRUE(r.ok()) << r.curl_code;
 }
 
+TEST(HttpWorkload, Ipv6LoopbackWorks) {
+  TestServer server;
+  UniqueFd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_port = htons(static_cast<uint16_t>(server.port()));
+  address.sin6_addr = in6addr_loopback;
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+    GTEST_SKIP() << "no IPv6 on loopback here";
+  auto records = run_for(
+      rate_spec({"http://[::1]:" + std::to_string(server.port()) + "/ok"}, 50), 200ms);
+  ASSERT_GE(records.size(), 5u);
+  for (const auto& r : records) EXPECT_TRUE(r.ok()) << r.curl_code;
+}
+
 TEST(HttpWorkload, NonLoopbackUrlIsRefusedBeforeAnythingIsSent) {
   // Even a proxy set in the environment (which would be on loopback) sees nothing: create()
   // refuses the URL, and no request of a loopback URL goes through a proxy either.

@@ -132,6 +132,28 @@ static void* connection(void* arg) {
   return NULL;
 }
 
+static void* accept_loop(void* arg) {
+  int listener = (int)(long)arg;
+  int one = 1;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  for (;;) {
+    int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
+      perror("exp_http_server: accept");
+      exit(1);
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    atomic_fetch_add(&connections, 1);
+    pthread_t thread;
+    if (pthread_create(&thread, &attr, connection, (void*)(long)fd) != 0) close(fd);
+  }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
   signal(SIGPIPE, SIG_IGN);
@@ -147,22 +169,17 @@ int main(int argc, char** argv) {
   }
   socklen_t length = sizeof address;
   getsockname(listener, (struct sockaddr*)&address, &length);
+  // The same port on [::1] too, when the machine has IPv6 on loopback.
+  int listener6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in6 address6 = {.sin6_family = AF_INET6, .sin6_port = address.sin_port,
+                                  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  setsockopt(listener6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  pthread_t thread6;
+  if (listener6 >= 0 && bind(listener6, (struct sockaddr*)&address6, sizeof address6) == 0 &&
+      listen(listener6, 1024) == 0)
+    pthread_create(&thread6, NULL, accept_loop, (void*)(long)listener6);
   printf("%d\n", ntohs(address.sin_port));
   fflush(stdout);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  for (;;) {
-    int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
-      perror("exp_http_server: accept");
-      return 1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    atomic_fetch_add(&connections, 1);
-    pthread_t thread;
-    if (pthread_create(&thread, &attr, connection, (void*)(long)fd) != 0) close(fd);
-  }
+  accept_loop((void*)(long)listener);
+  return 0;
 }
