@@ -37,6 +37,10 @@ Result<OperatorMatch> find_operator(std::string_view text) {
   int depth = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
+    // ≤ and ≥ (UTF-8), as people paste them from documents.
+    if (depth == 0 && text.substr(i, 3) == "\xe2\x89\xa4") return OperatorMatch{i, 3, Comparison::less_equal};
+    if (depth == 0 && text.substr(i, 3) == "\xe2\x89\xa5")
+      return OperatorMatch{i, 3, Comparison::greater_equal};
     if (c == '{') ++depth;
     if (c == '}') --depth;
     if (depth > 0) continue;

@@ -183,6 +183,9 @@ std::optional<MannWhitneyResult> mann_whitney_u(std::span<const double> x,
   pooled.reserve(n);
   for (double v : x) pooled.push_back({v, true});
   for (double v : y) pooled.push_back({v, false});
+  // NaN has no rank (and would break the sort's ordering): refuse rather than guess.
+  for (const auto& item : pooled)
+    if (std::isnan(item.value)) return std::nullopt;
   std::sort(pooled.begin(), pooled.end(),
             [](const Item& a, const Item& b) { return a.value < b.value; });
   double rank_sum_x = 0;

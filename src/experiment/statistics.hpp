@@ -59,7 +59,8 @@ struct MannWhitneyResult {
 // Exact p-value when there are no ties and n1 + n2 <= kMannWhitneyExactMax (the null
 // distribution of U enumerated as a Gaussian binomial coefficient); otherwise the normal
 // approximation with tie-corrected variance and continuity correction 0.5 (scipy's
-// mannwhitneyu(..., method="asymptotic", use_continuity=True)). nullopt when a sample is empty.
+// mannwhitneyu(..., method="asymptotic", use_continuity=True)). nullopt when a sample is empty
+// or holds a NaN (infinities rank as the largest/smallest values).
 inline constexpr size_t kMannWhitneyExactMax = 50;
 std::optional<MannWhitneyResult> mann_whitney_u(std::span<const double> x,
                                                 std::span<const double> y);

@@ -31,6 +31,8 @@ TEST(Hypothesis, AbsoluteThresholds) {
   EXPECT_EQ(parse("command.exit_code != 1").comparison, Comparison::not_equal);
   EXPECT_EQ(parse("syscall.errors{read} > 10").comparison, Comparison::greater);
   EXPECT_DOUBLE_EQ(parse("syscall.errors{read} <= +10").value, 10);
+  EXPECT_EQ(parse("http.success_rate ≥ 99%").comparison, Comparison::greater_equal);
+  EXPECT_EQ(parse("http.latency_p99 ≤ 2x baseline").comparison, Comparison::less_equal);
 }
 
 TEST(Hypothesis, UnitsAreConvertedToTheMetricsUnit) {

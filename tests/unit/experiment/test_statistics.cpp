@@ -111,6 +111,8 @@ TEST(MannWhitney, AllTiedAndEmpty) {
   EXPECT_EQ(r->cliffs_delta, 0.0);
   EXPECT_FALSE(mann_whitney_u({}, same).has_value());
   EXPECT_FALSE(mann_whitney_u(same, {}).has_value());
+  std::vector<double> with_nan{1.0, NAN};
+  EXPECT_FALSE(mann_whitney_u(with_nan, same).has_value());
 }
 
 TEST(MannWhitney, CompleteSeparationLargeSamples) {
