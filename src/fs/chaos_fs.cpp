@@ -14,7 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
@@ -74,18 +74,21 @@ bool fh_append(const fuse_file_info* fi) { return fi->fh & kAppendBit; }
 // the owner the application would get on the backing file system. setfsuid is per thread.
 class CallerCreds {
  public:
-  CallerCreds(uid_t uid, gid_t gid) {
+  CallerCreds(uid_t uid, gid_t gid) : switched_(uid != ::geteuid() || gid != ::getegid()) {
+    if (!switched_) return;  // the server's own identity: nothing to switch (saves 4 calls)
     old_gid_ = static_cast<gid_t>(::setfsgid(gid));
     old_uid_ = static_cast<uid_t>(::setfsuid(uid));
   }
   ~CallerCreds() {
+    if (!switched_) return;
     ::setfsuid(old_uid_);
     ::setfsgid(old_gid_);
   }
 
  private:
-  uid_t old_uid_;
-  gid_t old_gid_;
+  bool switched_;
+  uid_t old_uid_ = 0;
+  gid_t old_gid_ = 0;
 };
 
 void apply_attr_override(struct stat& st, const FsAttrOverride& a) {
@@ -1075,20 +1078,52 @@ Result<void> ChaosFs::run() {
   auto& s = *session_;
   if (!s.se) return Error("not mounted");
   int ffd = fuse_session_fd(s.se);
+  // Each worker waits in its own epoll set: /dev/fuse with EPOLLEXCLUSIVE, so one request
+  // wakes one worker instead of all of them (a thundering herd costs more than the request on
+  // a small machine), and the stop eventfd, which wakes them all.
   auto worker = [&s, ffd] {
+    UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    if (!ep) return;
+    epoll_event dev{};
+    dev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    dev.data.fd = ffd;
+    epoll_event stop{};
+    stop.events = EPOLLIN;
+    stop.data.fd = s.stop_fd.get();
+    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ffd, &dev) != 0 ||
+        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, s.stop_fd.get(), &stop) != 0)
+      return;
     fuse_buf buf{};
-    while (!fuse_session_exited(s.se)) {
-      pollfd pfd[2] = {{ffd, POLLIN, 0}, {s.stop_fd.get(), POLLIN, 0}};
-      int n = ::poll(pfd, 2, -1);
+    bool stopping = false;
+    while (!stopping && !fuse_session_exited(s.se)) {
+      epoll_event ev[2];
+      int n = ::epoll_wait(ep.get(), ev, 2, -1);
       if (n < 0) {
         if (errno == EINTR) continue;
         break;
       }
-      if (pfd[1].revents) break;
-      int r = fuse_session_receive_buf(s.se, &buf);
-      if (r == -EINTR || r == -EAGAIN) continue;
-      if (r <= 0) break;  // 0: unmounted from outside (ENODEV); <0: device error
-      fuse_session_process_buf(s.se, &buf);
+      bool readable = false;
+      for (int k = 0; k < n; ++k) {
+        if (ev[k].data.fd == s.stop_fd.get()) stopping = true;
+        else readable = true;
+      }
+      if (stopping || !readable) break;
+      // One request per wake-up: level-triggered epoll wakes a worker again while more are
+      // queued, and a drain loop would pay a failing read (EAGAIN) per request.
+      {
+        int r = fuse_session_receive_buf(s.se, &buf);
+        if (r == -EINTR || r == -EAGAIN) continue;
+        if (r <= 0) {  // 0: unmounted from outside (ENODEV); <0: device error
+          // Only this worker was woken (EPOLLEXCLUSIVE): wake the others through the
+          // stop eventfd so that run() returns.
+          uint64_t one = 1;
+          ssize_t w = ::write(s.stop_fd.get(), &one, sizeof one);
+          (void)w;
+          stopping = true;
+          break;
+        }
+        fuse_session_process_buf(s.se, &buf);
+      }
     }
     std::free(buf.mem);
   };
