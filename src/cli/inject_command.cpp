@@ -162,7 +162,15 @@ int run_inject(InjectOptions& o) {
   std::optional<MonitorFileSink> monitor_sink;
   if (monitor) {
     monitor_sink.emplace(*monitor_writer);
+    // The monitor's thread must not take the SIGCHLDs of ptrace stops, which the tracer
+    // waits for with sigtimedwait: a process-directed signal goes to any thread that does
+    // not block it, and would be lost there (the tracer would then sleep until its next poll).
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
     monitor_thread = std::thread([&] { (void)monitor->run({&*monitor_sink}); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
   auto report = engine->run(**target, faults, options);
   if (monitor) {

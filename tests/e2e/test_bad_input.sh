@@ -33,6 +33,16 @@ docker create --name "$stopped" --network host "$NGINX_IMAGE" >/dev/null
 expect_usage_error "stopped container" inject --container "$stopped" \
   --fault 'openat:error=ENOENT' --duration 2s
 
+# syschaos run: a spec with a mistake is refused before anything starts.
+printf 'target: {container: %s}\nworkload: {http: {url: "%s/", rate: 5}}\nexperiments: [{fault: "openat:error=ENOSUCH"}]\n' \
+  "$CONTAINER" "$BASE_URL" >"$TMP/bad-errno.yaml"
+expect_usage_error "run: unknown errno in a spec" run "$TMP/bad-errno.yaml" --output "$TMP/run-out"
+[[ ! -e $TMP/run-out ]] || fail "run created its output folder for a refused spec"
+printf 'target: {container: %s}\nworkload: {http: {url: "http://192.0.2.7/", rate: 5}}\nexperiments: [{fault: "read:error=EIO"}]\n' \
+  "$CONTAINER" >"$TMP/remote.yaml"
+expect_usage_error "run: a load aimed off the machine" run "$TMP/remote.yaml"
+expect_usage_error "run: no such spec" run "$TMP/no-such-spec.yaml"
+
 expect_codes / 200 3 "after the rejected runs"
 check_not_traced
 info "PASS"
