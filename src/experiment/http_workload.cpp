@@ -113,7 +113,9 @@ RequestError classify(CURLcode code, long os_errno) {
       return RequestError::reset;
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-      if (os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED)
+      // errno 0: libcurl gave up retrying on connections that kept dying before an answer
+      // ("Connection died, tried 5 times before giving up"): the server keeps closing them.
+      if (os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED || os_errno == 0)
         return RequestError::reset;
       return RequestError::other;
     default:
