@@ -502,6 +502,28 @@ ThresholdCheck check_threshold(const Threshold& t, const ExperimentObservations&
                           format_metric_value(unit, *c.bound), t.value,
                           format_metric_value(unit, *c.baseline),
                           info.extensive ? " scaled to the window's length" : "");
+  // A high quantile of a short phase is decided by a handful of requests: say so, since one
+  // slow request of a noisy host can then break the hypothesis (seen on control runs).
+  if (w.perturbation && info.source == MetricSource::http) {
+    double q = info.name == "http.latency_p99" ? 0.99 : info.name == "http.latency_p90" ? 0.90 : 0;
+    if (q > 0) {
+      size_t n = 0;
+      for (auto* r : requests_started_in(o, *w.perturbation))
+        if (!r->dropped) ++n;
+      // 200 × (1 − 0.99) is 2.0000000000000018 in doubles: round before taking the ceiling.
+      double tail = std::ceil(static_cast<double>(n) * (1 - q) - 1e-9);
+      if (n > 0 && tail < 10) {
+        c.note += fmt::format("{}over {} requests this quantile rests on the {:.0f} slowest",
+                              c.note.empty() ? "" : "; ", n, tail);
+        if (!c.holds_in_perturbation)
+          warnings.push_back(fmt::format(
+              "'{}' broke on a quantile of {} requests, i.e. on its {:.0f} slowest: one slow "
+              "request of a busy host is enough (a longer perturbation or a lower quantile "
+              "makes the verdict sturdier)",
+              t.text, n, tail));
+      }
+    }
+  }
   return c;
 }
 

@@ -278,6 +278,10 @@ TEST(Verdict, RelativeThresholdUsesTheBaselineValue) {
   EXPECT_TRUE(contains(c.note, "× baseline")) << c.note;
   // 3x holds.
   EXPECT_EQ(judge(hypothesis({"http.latency_p99 <= 3x baseline"}), o).kind, VerdictKind::degraded);
+  // 200 requests: the p99 rests on the 2 slowest, which the note and a warning say.
+  EXPECT_TRUE(contains(c.note, "over 200 requests this quantile rests on the 2 slowest")) << c.note;
+  ASSERT_EQ(v.warnings.size(), 1u);
+  EXPECT_TRUE(contains(v.warnings[0], "broke on a quantile of 200 requests")) << v.warnings[0];
 }
 
 TEST(Verdict, RelativeCountThresholdScalesWithTheWindow) {
