@@ -3,7 +3,7 @@
 # effects — openat/ENOENT on the page and writev/EIO break requests (outage), a 1 s delay on
 # sendfile stalls nginx's single worker (outage), a fault on a path nginx never opens changes
 # nothing that matters (ok or degraded), and SIGKILL on the 10th recvfrom kills a worker (crash; its master starts another) — must
-# get those verdicts, write results.json, the series and report.html, and leave nginx
+# get those verdicts (the container is restarted with docker restart after the crash), write results.json, the series and report.html, and leave nginx
 # serving and untraced. Two of the experiments run again with --only --fresh and must get
 # the same verdicts (reproducibility).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,10 +34,10 @@ experiments:
     fault: "writev:error=EIO"
   - id: sendfile-delay
     fault: "sendfile:delay_enter=1s"
-  - id: no-effect
-    fault: "openat:error=EACCES:path=/nonexistent/*"
   - id: worker-killed
     fault: "recvfrom:signal=SIGKILL:when=10"
+  - id: no-effect
+    fault: "openat:error=EACCES:path=/nonexistent/*"
 YAML
 
 "$SYSCHAOS" run "$spec" --list >"$TMP/list.txt" || fail "run --list failed"
@@ -75,6 +75,8 @@ done
 grep -q '<svg' "$out/report.html" || fail "report.html has no chart"
 grep -q 'worker-killed' "$out/report.html" || fail "report.html does not show every experiment"
 grep -q 'perturbation' "$TMP/run.out" || fail "no summary table printed"
+# After the crash, restart: on-crash restarted the container before the next experiment.
+grep -q "no-effect: restarted container $CONTAINER" "$SC_ERR" || fail "the container was not restarted after the crash"
 
 # The target is left as it was: serving, nothing traced.
 expect_codes /index.html 200 3 "after the campaign"
