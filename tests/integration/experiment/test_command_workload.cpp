@@ -1,6 +1,7 @@
 // The user command workload with real processes: exit codes, signals, output, stop at the
 // end, and no process left behind — also when syschaos itself is SIGKILLed.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -220,6 +221,23 @@ TEST(CommandWorkload, NoProcessLeftBehindWhenSyschaosIsKilled) {
   for (pid_t pid : pids_in(read_file(output)))
     EXPECT_TRUE(eventually([&] { return process_gone(pid); }, 3s)) << pid;
   ::unlink(output.c_str());
+}
+
+TEST(CommandWorkload, HoldsNoneOfSyschaosFilesOpen) {
+  // A pipe syschaos owns (a connection of the HTTP load, say): once syschaos closes its write
+  // end, the read end must see end-of-file although a command is running.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);  // no O_CLOEXEC: the supervisor never execs anyway
+  auto workload = CommandWorkload::create(shell("sleep 30"));
+  ASSERT_TRUE(workload.ok());
+  ASSERT_TRUE(workload->start(Clock::now()).ok());
+  ::close(fds[1]);
+  char byte;
+  pollfd read_end{fds[0], POLLIN, 0};
+  EXPECT_EQ(::poll(&read_end, 1, 2000), 1);
+  EXPECT_EQ(::read(fds[0], &byte, 1), 0);  // end of file: nobody else holds the write end
+  ::close(fds[0]);
+  workload->stop();
 }
 
 TEST(CommandWorkload, KeepsTheLastLinesOfALongOutput) {
