@@ -18,6 +18,7 @@ target:
   ready_url: http://127.0.0.1:$port/
 workload:
   http: {url: "http://127.0.0.1:$port/", rate: 20, timeout: 1s}
+  command: "echo side-load for \$SYSCHAOS_EXPERIMENT; exec sleep 600"
 phases: {baseline: 3s, perturbation: 3s, recovery: 3s}
 seed: 5
 experiments:
@@ -34,6 +35,11 @@ jq -e '.experiments[] | select(.id == "read-eio") | .crashes[] | select(.exit_co
 kind=$(jq -r '.experiments[] | select(.id == "control") | .verdict.kind' "$TMP/crash/results.json")
 [[ $kind == ok || $kind == degraded ]] || fail "control after a restart: verdict '$kind', expected ok"
 grep -q 'restarted' "$SC_ERR" || fail "no restart of the crashed service reported"
+# The command workload ran alongside, was stopped at the end, and its output was kept.
+grep -q 'side-load for control' "$TMP/crash/experiments/control/command.log" || fail "command workload output not kept"
+jq -e '.experiments[] | select(.id == "control") | .command.signal == 15' "$TMP/crash/results.json" >/dev/null ||
+  fail "the command workload was not ended with SIGTERM at the end of the experiment"
+! pgrep -f 'exec sleep 600|^sleep 600' >/dev/null || fail "the command workload outlived the run"
 info "crash detected with exit status 3; the service was restarted for the next experiment"
 sleep 0.5
 ! pgrep -f "exp_fragile_server $port" >/dev/null || fail "the service outlived syschaos run"
