@@ -32,7 +32,11 @@ std::pair<long, long> second_range(const ExperimentObservations& o) {
     }
   }
   if (!(lo <= hi)) return {0, 0};
-  return {static_cast<long>(std::floor(lo)), static_cast<long>(std::ceil(hi))};
+  // Phases are half-open ([start, end)); a datum's time is a point, so the second holding
+  // the last one is included.
+  long last = o.phases.empty() ? static_cast<long>(std::floor(hi)) + 1
+                               : static_cast<long>(std::ceil(hi));
+  return {static_cast<long>(std::floor(lo)), last};
 }
 
 Phase phase_at(const ExperimentObservations& o, double t) {

@@ -94,6 +94,18 @@ TEST(Series, MonitorTopSyscallsAndResources) {
   EXPECT_FALSE(p.request_rate);
 }
 
+TEST(Series, WithoutPhasesCoversTheData) {
+  ExperimentObservations o;
+  add_requests(o, 2.0, 4.0, 2, [](int) { return RequestShape{0.5, 200}; });
+  auto s = build_series(o);
+  // Requests start at 2.0 .. 3.5 and end at 2.5 .. 4.0: seconds 2, 3 and 4.
+  ASSERT_EQ(s.points.size(), 3u);
+  EXPECT_DOUBLE_EQ(s.points[0].t_s, 2);
+  EXPECT_DOUBLE_EQ(*s.points[0].request_rate, 1);  // 2.5 (2.0's request)
+  EXPECT_DOUBLE_EQ(*s.points[1].request_rate, 2);  // 3.0, 3.5
+  EXPECT_DOUBLE_EQ(*s.points[2].request_rate, 1);  // 4.0
+}
+
 TEST(Series, LivenessAfterCrashes) {
   auto o = with_phases(3, 3, 3);
   o.crashes.push_back({.at_s = 4.5, .what = "container restarted", .restarted = true});
