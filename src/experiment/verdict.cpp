@@ -80,7 +80,17 @@ std::string percent_change(double relative) {
 struct Item {
   Evidence evidence;
   std::string brief;
+  std::string warning;  // for Verdict::warnings, when the comparison cannot do its job
 };
+
+// The smallest two-sided p-value Mann-Whitney can give for n1 vs n2 distinct values: both
+// tails' most extreme arrangement, 2 / C(n1 + n2, n1).
+double smallest_rank_test_p(size_t n1, size_t n2) {
+  double log_choose = std::lgamma(static_cast<double>(n1 + n2) + 1) -
+                      std::lgamma(static_cast<double>(n1) + 1) -
+                      std::lgamma(static_cast<double>(n2) + 1);
+  return std::min(1.0, 2 * std::exp(-log_choose));
+}
 
 std::string change_brief(const Evidence& e) {
   return fmt::format("{} {} → {}", e.metric, value_text(e.metric, e.baseline),
@@ -202,6 +212,12 @@ std::optional<Item> latency_evidence(const ExperimentObservations& o, const Wind
   }
   e.test = "Mann-Whitney U on per-second mean latencies";
   e.p_value = per_second->p_value;
+  if (double floor = smallest_rank_test_p(seconds_pert.size(), seconds_base.size());
+      floor >= options.alpha)
+    item.warning = fmt::format(
+        "with {} vs {} seconds the latency test cannot reach alpha {} (its smallest p-value is "
+        "{:.3g}): phases of 5 s or more are needed to call latency different",
+        seconds_pert.size(), seconds_base.size(), options.alpha, floor);
   e.significant = per_second->p_value < options.alpha && std::fabs(delta) >= options.min_latency_effect;
   e.note = described + fmt::format(
       "; Mann-Whitney U = {:.1f} over {} vs {} seconds, {} ({}); per request it would be {}",
@@ -665,7 +681,10 @@ Verdict judge(const Hypothesis& hypothesis, const ExperimentObservations& observ
     }
   }
   if (o.command) items.push_back(command_evidence(o));
-  for (const auto& i : items) verdict.evidence.push_back(i.evidence);
+  for (const auto& i : items) {
+    verdict.evidence.push_back(i.evidence);
+    if (!i.warning.empty()) verdict.warnings.push_back(i.warning);
+  }
 
   // 3. The verdict, most severe first.
   std::vector<std::string> broken_perturbation, broken_recovery;

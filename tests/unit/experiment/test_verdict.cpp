@@ -437,6 +437,29 @@ TEST(Verdict, EdgeCases) {
   EXPECT_TRUE(v.evidence.empty());
 }
 
+TEST(Verdict, WarnsWhenPhasesAreTooShortForTheLatencyTest) {
+  // 4 s phases: the most extreme 4-vs-4 arrangement has p = 2 / C(8, 4) = 0.0286 > 0.01, so
+  // even a tenfold slowdown cannot be "degraded" by the latency test; the verdict says so.
+  auto o = with_phases(4, 4, 0);
+  add_requests(o, 0, 4, 20, healthy);
+  add_requests(o, 4, 8, 20, [](int i) { return RequestShape{0.02 + 0.001 * spread(i), 200}; });
+  auto v = judge(hypothesis({"process.alive"}), o);
+  auto* latency = find(v, "http.latency_p50");
+  ASSERT_TRUE(latency);
+  EXPECT_NEAR(*latency->p_value, 2.0 / 70, 1e-12);
+  EXPECT_FALSE(latency->significant);
+  ASSERT_EQ(v.warnings.size(), 1u);
+  EXPECT_TRUE(contains(v.warnings[0], "with 4 vs 4 seconds the latency test cannot reach alpha"))
+      << v.warnings[0];
+  // 5 s phases can: 2 / C(10, 5) = 0.0079.
+  auto longer = with_phases(5, 5, 0);
+  add_requests(longer, 0, 5, 20, healthy);
+  add_requests(longer, 5, 10, 20, [](int i) { return RequestShape{0.02 + 0.001 * spread(i), 200}; });
+  v = judge(hypothesis({"process.alive"}), longer);
+  EXPECT_EQ(v.kind, VerdictKind::degraded) << v.summary;
+  EXPECT_TRUE(v.warnings.empty());
+}
+
 TEST(Verdict, WarnsWhenTheBaselineAlreadyBreaksTheHypothesis) {
   auto o = http_experiment(healthy);
   auto v = judge(hypothesis({"http.latency_p50 <= 1ms"}), o);
