@@ -423,6 +423,13 @@ std::string format_metric_value(MetricUnit unit, double v) {
   return fmt::format("{}", v);
 }
 
+std::string format_metric(std::string_view metric, std::optional<double> value) {
+  if (!value) return "n/a";
+  auto ref = parse_metric(metric);
+  if (!ref) return fmt::format("{:.4g}", *value);
+  return format_metric_value(ref->info->unit, *value);
+}
+
 TimeWindow window_of(const PhaseWindow& phase) { return {phase.start_s, phase.end_s}; }
 
 std::optional<double> evaluate_metric(const MetricRef& metric,

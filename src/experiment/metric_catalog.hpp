@@ -78,6 +78,10 @@ std::vector<std::string> near_metric_names(std::string_view text, size_t max = 3
 const char* metric_unit_name(MetricUnit unit);  // "ratio", "seconds", ...
 // A value for people: "99.2%", "12.3 ms", "1.5 s", "820/s", "3 400", "0.52 cores", "48.1 MiB".
 std::string format_metric_value(MetricUnit unit, double value);
+// The same for a metric named as in results.json ("http.latency_p99",
+// "syscall.errors_per_second{futex}"): its unit from the catalog; "n/a" without a value; a
+// plain number for a name the catalog does not know.
+std::string format_metric(std::string_view metric, std::optional<double> value);
 
 // A half-open window [start_s, end_s) on the experiment clock.
 struct TimeWindow {

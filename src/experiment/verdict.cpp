@@ -47,7 +47,7 @@ MetricUnit unit_of(std::string_view metric) {
 }
 
 std::string value_text(std::string_view metric, std::optional<double> v) {
-  return v ? format_metric_value(unit_of(metric), *v) : std::string("n/a");
+  return format_metric(metric, v);
 }
 
 std::optional<double> value_in(const ExperimentObservations& o, std::string_view metric,

@@ -249,6 +249,10 @@ TEST(MetricCatalog, FormatsValuesForPeople) {
   EXPECT_EQ(format_metric_value(MetricUnit::count, 42), "42");
   EXPECT_EQ(format_metric_value(MetricUnit::boolean, 0), "no");
   EXPECT_EQ(format_metric_value(MetricUnit::per_second, 12.25), "12.2/s");
+  EXPECT_EQ(format_metric("http.latency_p99", 0.25), "250.0 ms");
+  EXPECT_EQ(format_metric("syscall.errors_per_second{futex}", 20.0), "20.0/s");
+  EXPECT_EQ(format_metric("http.success_rate", std::nullopt), "n/a");
+  EXPECT_EQ(format_metric("not.a.metric", 0.123456), "0.1235");
 }
 
 }  // namespace
