@@ -83,7 +83,12 @@ struct ScheduleOptions {
 Result<UniqueFd> stop_signals_fd() {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) {
+    sigaddset(&set, s);
+    // A shell starts background jobs with SIGINT ignored; an ignored signal never becomes
+    // pending, so the signalfd would not see it.
+    ::signal(s, SIG_DFL);
+  }
   if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return Error::sys("sigprocmask");
   UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!fd) return Error::sys("signalfd");
