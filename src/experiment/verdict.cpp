@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -438,8 +439,61 @@ std::string why_no_data(const MetricRef& ref, const ExperimentObservations& o) {
   return "no data";
 }
 
+// Does the judged recovery window still differ from the baseline on this metric? The same
+// kind of test as the evidence, recovery against baseline. nullopt: no test for this metric
+// (or no data to run one) — the threshold alone decides.
+struct RecoveryTest {
+  std::string test;
+  double p_value = 1;
+  bool differs = true;
+};
+
+std::optional<RecoveryTest> recovery_test(const MetricInfo& info, const ExperimentObservations& o,
+                                          const Windows& w, const VerdictOptions& options) {
+  if (!w.baseline || !w.recovery || info.source != MetricSource::http) return std::nullopt;
+  const std::string_view name = info.name;
+  auto base = requests_started_in(o, *w.baseline), rec = requests_started_in(o, *w.recovery);
+  if (base.empty() || rec.empty()) return std::nullopt;
+  if (name.starts_with("http.latency_")) {
+    std::vector<double> lb, lr;
+    for (auto* r : answered(base)) lb.push_back(r->latency_s);
+    for (auto* r : answered(rec)) lr.push_back(r->latency_s);
+    auto mw = mann_whitney_u(lr, lb);
+    if (!mw) return std::nullopt;
+    // Per request on purpose: the recovery window is a few seconds, too few for the
+    // per-second test, and this test can only downgrade a broken quantile to "recovered".
+    return RecoveryTest{"Mann-Whitney U over requests", mw->p_value,
+                        mw->p_value < options.alpha &&
+                            std::fabs(mw->cliffs_delta) >= options.min_latency_effect};
+  }
+  // Proportions of the requests the threshold is about.
+  std::function<bool(const RequestRecord&)> bad;
+  if (name == "http.success_rate" || name == "http.error_rate" || name == "http.errors")
+    bad = [](const RequestRecord& r) { return !r.ok(); };
+  else if (name == "http.timeouts")
+    bad = [](const RequestRecord& r) { return r.error == RequestError::timeout; };
+  else if (name == "http.connect_errors")
+    bad = [](const RequestRecord& r) { return r.error == RequestError::connect; };
+  else if (name == "http.resets")
+    bad = [](const RequestRecord& r) { return r.error == RequestError::reset; };
+  else if (name == "http.status_4xx")
+    bad = [](const RequestRecord& r) { return r.status >= 400 && r.status < 500; };
+  else if (name == "http.status_5xx")
+    bad = [](const RequestRecord& r) { return r.status >= 500 && r.status < 600; };
+  else
+    return std::nullopt;  // http.requests, http.request_rate: the threshold alone decides
+  auto count = [&](const std::vector<const RequestRecord*>& rs) {
+    return static_cast<uint64_t>(std::count_if(rs.begin(), rs.end(), [&](auto* r) { return bad(*r); }));
+  };
+  auto t = compare_proportions(count(rec), rec.size(), count(base), base.size());
+  return RecoveryTest{t->test, t->p_value,
+                      t->p_value < options.alpha &&
+                          std::fabs(t->difference) >= options.min_rate_difference};
+}
+
 ThresholdCheck check_threshold(const Threshold& t, const ExperimentObservations& o,
-                               const Windows& w, std::vector<std::string>& warnings) {
+                               const Windows& w, const VerdictOptions& options,
+                               std::vector<std::string>& warnings) {
   ThresholdCheck c;
   c.threshold = t;
   auto ref = parse_metric(t.metric);
@@ -502,6 +556,19 @@ ThresholdCheck check_threshold(const Threshold& t, const ExperimentObservations&
       c.holds_in_recovery = judge_window(*w.recovery, c.recovery, recovery_bound, "recovery");
       if (recovery_bound && (!c.bound || std::fabs(*recovery_bound - *c.bound) > 1e-12))
         c.recovery_bound = recovery_bound;
+      if (!c.holds_in_recovery && c.recovery && recovery_bound) {
+        if (auto test = recovery_test(info, o, w, options)) {
+          c.recovery_p_value = test->p_value;
+          c.recovery_differs_from_baseline = test->differs;
+          if (!test->differs)
+            c.note += fmt::format(
+                "{}recovery: {} is past the bound {}, but the last {:.0f} s do not differ "
+                "significantly from the baseline ({}, {}): counted as recovered",
+                c.note.empty() ? "" : "; ", format_metric_value(unit, *c.recovery),
+                format_metric_value(unit, *recovery_bound), w.recovery->length(), test->test,
+                format_p(test->p_value));
+        }
+      }
     }
   }
   if (w.baseline && c.baseline && !t.relative_to_baseline) {
@@ -621,7 +688,7 @@ Verdict judge(const Hypothesis& hypothesis, const ExperimentObservations& observ
 
   // 1. The hypothesis, threshold by threshold.
   for (const auto& t : hypothesis.thresholds)
-    verdict.checks.push_back(check_threshold(t, o, w, verdict.warnings));
+    verdict.checks.push_back(check_threshold(t, o, w, options, verdict.warnings));
 
   // 2. Evidence: each metric of the steady state compared with the baseline.
   std::vector<Item> items;
@@ -687,10 +754,18 @@ Verdict judge(const Hypothesis& hypothesis, const ExperimentObservations& observ
   }
 
   // 3. The verdict, most severe first.
-  std::vector<std::string> broken_perturbation, broken_recovery;
+  std::vector<std::string> broken_perturbation, broken_recovery, recovered_by_test;
   for (const auto& c : verdict.checks) {
     if (!c.holds_in_perturbation) broken_perturbation.push_back(check_brief(c, false));
-    if (!c.holds_in_recovery) broken_recovery.push_back(check_brief(c, true));
+    if (!c.holds_in_recovery) {
+      if (c.recovery_differs_from_baseline)
+        broken_recovery.push_back(check_brief(c, true));
+      else
+        recovered_by_test.push_back(fmt::format("'{}' is past its bound in {} but no longer "
+                                                "differs significantly from the baseline ({})",
+                                                c.threshold.text, "the recovery window",
+                                                format_p(c.recovery_p_value.value_or(1))));
+    }
   }
   std::vector<std::string> differences;
   for (const auto& i : items)
@@ -748,6 +823,9 @@ Verdict judge(const Hypothesis& hypothesis, const ExperimentObservations& observ
     if (tested == 0 && !w.baseline)
       verdict.summary += "; there is no baseline phase to compare with";
   }
+  if (!recovered_by_test.empty() && verdict.kind != VerdictKind::crash &&
+      verdict.kind != VerdictKind::no_recovery && w.perturbation)
+    verdict.summary += " (" + join(recovered_by_test, "; ") + ")";
   if (std::any_of(verdict.checks.begin(), verdict.checks.end(),
                   [](const ThresholdCheck& c) { return !c.holds_in_baseline; }))
     verdict.summary += " (the baseline already fails part of the hypothesis)";

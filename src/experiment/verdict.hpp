@@ -52,6 +52,13 @@ struct ThresholdCheck {
   // For a count compared with "Nx baseline" the bound scales with the window's length, so
   // the recovery window (the later part of the recovery phase) has its own bound.
   std::optional<double> recovery_bound;
+  // "Still broken" is a claim about persistence, so a threshold broken in the recovery window
+  // only counts (no-recovery) when that window also differs significantly from the baseline
+  // on the metric (HTTP metrics; see docs/EXPERIMENTS.md): a p99 over the last few seconds
+  // can exceed its bound on one slow request. false: broken, but not significantly different
+  // — counted as recovered, and the note says why.
+  bool recovery_differs_from_baseline = true;
+  std::optional<double> recovery_p_value;  // that test's p-value, when one was run
 };
 
 struct Verdict {

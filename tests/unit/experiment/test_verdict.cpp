@@ -215,6 +215,45 @@ TEST(Verdict, RecoveringEarlyInTheRecoveryPhaseIsNotNoRecovery) {
   EXPECT_EQ(judge(hypothesis(kServiceHypothesis), o, whole).kind, VerdictKind::no_recovery);
 }
 
+// Seen on a real run (read delayed 50 ms, 30 requests/s, 6 s phases): the last 3 s of the
+// recovery held 90 requests, two of them slow (41 and 52 ms), so their p99 broke
+// "p99 <= 3x baseline" although the service was back to normal. A threshold broken there only
+// counts when the window also differs from the baseline.
+TEST(Verdict, OneSlowRequestInTheRecoveryWindowIsNotNoRecovery) {
+  auto slow = [](int i) { return RequestShape{0.1 + 0.01 * spread(i), 200}; };
+  auto o = http_experiment(slow, [](int i) {
+    auto r = healthy(i);
+    if (i == 150 || i == 170) r.latency_s = 0.05;  // in the judged last 5 s
+    return r;
+  });
+  auto v = judge(hypothesis({"http.latency_p99 <= 3x baseline"}), o);
+  EXPECT_EQ(v.kind, VerdictKind::outage) << v.summary;
+  const auto& c = v.checks[0];
+  EXPECT_FALSE(c.holds_in_recovery);  // literally past the bound ...
+  EXPECT_FALSE(c.recovery_differs_from_baseline);  // ... but not different from the baseline
+  ASSERT_TRUE(c.recovery_p_value);
+  EXPECT_GT(*c.recovery_p_value, 0.01);
+  EXPECT_TRUE(contains(c.note, "counted as recovered")) << c.note;
+  EXPECT_TRUE(contains(v.summary, "no longer differs significantly from the baseline")) << v.summary;
+
+  // Still slow at the end: no-recovery, and the test agrees.
+  auto stuck = http_experiment(slow, [](int i) { return RequestShape{0.03 + 0.01 * spread(i), 200}; });
+  v = judge(hypothesis({"http.latency_p99 <= 3x baseline"}), stuck);
+  EXPECT_EQ(v.kind, VerdictKind::no_recovery) << v.summary;
+  EXPECT_TRUE(v.checks[0].recovery_differs_from_baseline);
+  EXPECT_LT(*v.checks[0].recovery_p_value, 1e-10);
+
+  // One failed request in the last 5 s against "success >= 99.5%": 99.0%, but Fisher's test
+  // sees no difference from a perfect baseline.
+  auto one_failure = http_experiment([](int) { return RequestShape{0.002, 500}; },
+                                     [](int i) { return i == 160 ? RequestShape{0.002, 500} : healthy(i); });
+  v = judge(hypothesis({"http.success_rate >= 99.5%"}), one_failure);
+  EXPECT_EQ(v.kind, VerdictKind::outage) << v.summary;
+  EXPECT_FALSE(v.checks[0].holds_in_recovery);
+  EXPECT_FALSE(v.checks[0].recovery_differs_from_baseline);
+  EXPECT_NEAR(*v.checks[0].recovery_p_value, 1.0 / 3, 1e-9);  // Fisher: 1/100 vs 0/200 failures
+}
+
 TEST(Verdict, BreakingOnlyAfterTheFaultIsNoRecovery) {
   auto o = http_experiment(healthy, [](int i) { return RequestShape{0.002, i % 2 ? 200 : 500}; });
   auto v = judge(hypothesis(kServiceHypothesis), o);
