@@ -237,6 +237,18 @@ TEST(ReportHtml, CrashesCommandsAndInterruptionsAreShown) {
   EXPECT_NE(html.find("class=\"band-down\""), std::string::npos);
 }
 
+TEST(ReportHtml, ReRenderedFromResultsJsonIsTheSamePage) {
+  // `syschaos report DIR` re-renders from results.json: the page must depend on nothing that
+  // results.json does not keep.
+  testing::SampleOptions o{.phase_s = 8, .command = true};
+  CampaignResult c = testing::sample_campaign({"read", "openat"}, {"EIO", "ENOENT", "EINTR"}, o);
+  c.experiments[2].crashes.push_back({9.5, "container restarted", 137, std::nullopt, true, true});
+  c.experiments[1].interrupted = true;
+  auto back = parse_results_json(results_json_text(c));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(render_report_html(*back), render_report_html(c));
+}
+
 TEST(ReportHtml, FullChaosOrcaCampaignStaysSmall) {
   // ChaosOrca's matrix: 9 syscalls × 6 errnos, 3 phases of 120 s each.
   CampaignResult c = testing::sample_campaign(
