@@ -1,6 +1,7 @@
 #include "inject/ptrace/remote_syscall.hpp"
 
 #include <elf.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -82,23 +83,24 @@ bool is_syscall_insn_at(pid_t tid, uint64_t addr) {
   return std::memcmp(buf, kSyscallInsn, sizeof(buf)) == 0;
 }
 
-// waitpid for one thread with a deadline. Stops normally arrive within microseconds, so
-// the first polls only yield the CPU; then it sleeps in growing steps up to 1 ms.
+// waitpid for one thread with a deadline. A tracee's stop sends SIGCHLD to the tracer;
+// StoppedProcess blocks SIGCHLD in its thread, so the wait sleeps in sigtimedwait and wakes
+// the moment a stop is reported. If another thread of this process takes the SIGCHLD (one
+// that does not block it), the 1 ms timeout bounds the delay.
 Result<int> wait_thread(pid_t tid, std::chrono::steady_clock::time_point deadline) {
-  for (unsigned i = 0;; ++i) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  for (;;) {
     int status = 0;
     pid_t r = ::waitpid(tid, &status, __WALL | WNOHANG);
     if (r == tid) return status;
     if (r < 0) return Error::sys(fmt::format("waitpid({})", tid));
-    if (std::chrono::steady_clock::now() >= deadline)
-      return Error(fmt::format("thread {} did not stop in time", tid), ETIMEDOUT);
-    if (i < 50) {
-      ::sched_yield();
-    } else {
-      long ns = std::min<long>(1'000'000, 10'000L * static_cast<long>(i - 49));
-      struct timespec ts {0, ns};
-      ::nanosleep(&ts, nullptr);
-    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return Error(fmt::format("thread {} did not stop in time", tid), ETIMEDOUT);
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
+    struct timespec ts {0, std::min<long>(1'000'000, static_cast<long>(left))};
+    ::sigtimedwait(&chld, nullptr, &ts);
   }
 }
 
@@ -111,6 +113,11 @@ bool is_syscall_stop(int status) {
 
 Result<std::unique_ptr<StoppedProcess>> StoppedProcess::stop(pid_t tgid, Options options) {
   std::unique_ptr<StoppedProcess> p(new StoppedProcess(tgid, options));
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::pthread_sigmask(SIG_BLOCK, &chld, &p->old_mask_);
+  p->mask_saved_ = true;
   p->t_stop_ = std::chrono::steady_clock::now();
   // On any error the destructor detaches whatever was seized.
   SYSCHAOS_TRY(p->seize_all());
@@ -262,6 +269,34 @@ Result<void> StoppedProcess::step_to_syscall_stop() {
   }
 }
 
+Result<void> StoppedProcess::single_step_over_call() {
+  auto deadline = std::chrono::steady_clock::now() + options_.wait_for_stop;
+  int sig = 0;
+  for (;;) {
+    if (::ptrace(PTRACE_SINGLESTEP, executor_, nullptr, reinterpret_cast<void*>(static_cast<long>(sig))) != 0)
+      return Error::sys(fmt::format("ptrace(PTRACE_SINGLESTEP, {})", executor_));
+    sig = 0;
+    auto st = wait_thread(executor_, deadline);
+    if (!st) return st.error();
+    int status = *st;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      std::erase_if(threads_, [&](const Thread& t) { return t.tid == executor_; });
+      executor_ = 0;
+      return Error(fmt::format("pid {} exited during a remote system call", tgid_), ESRCH);
+    }
+    if (is_event_stop(status)) continue;
+    if (WSTOPSIG(status) == SIGTRAP) {
+      // The step's trap comes with the pc just after the instruction; a SIGTRAP with the pc
+      // still on it is a real signal that arrived first.
+      auto regs = get_regs(executor_);
+      if (!regs) return regs.error();
+      if (reg_pc(*regs) == syscall_insn_ + kSyscallInsnLen) return ok();  // discarded at the next restart
+    }
+    // A signal for the executor before the call ran: keep it for after detach.
+    executor_signals_.push_back(WSTOPSIG(status));
+  }
+}
+
 Result<int64_t> StoppedProcess::syscall(long nr, std::array<uint64_t, 6> args) {
   if (released_ || executor_ == 0) return Error("remote system call on a released process", EINVAL);
   ArchRegs regs;
@@ -283,8 +318,9 @@ Result<int64_t> StoppedProcess::syscall(long nr, std::array<uint64_t, 6> args) {
     set_args(regs, args);
     ran_calls_ = true;
     SYSCHAOS_TRY(set_regs(executor_, regs));
-    SYSCHAOS_TRY(step_to_syscall_stop());  // entry
-    SYSCHAOS_TRY(step_to_syscall_stop());  // exit
+    // One single-step runs the whole call (the kernel reports the step after the call
+    // returns): one round trip instead of an entry and an exit stop.
+    SYSCHAOS_TRY(single_step_over_call());
   }
   at_entry_stop_ = false;
   auto after = get_regs(executor_);
@@ -372,6 +408,7 @@ Result<void> StoppedProcess::release() {
   }
   t_release_ = std::chrono::steady_clock::now();
   for (int sig : executor_signals_) ::syscall(SYS_tgkill, tgid_, executor_, sig);
+  if (mask_saved_) ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   return first_error;
 }
 

@@ -7,8 +7,8 @@
 // call (orig_rax >= 0: nginx in epoll_wait, a shell in wait4, any sleeper) has just run a
 // `syscall` instruction of its own libc or vDSO, two bytes before its instruction pointer.
 // The executor's registers are pointed at that instruction with our number and arguments,
-// and the thread is resumed to its syscall-entry stop and then its syscall-exit stop, where
-// the result is read. If no thread is in a system call (all of them compute), one thread is
+// and the thread single-steps over it: the kernel runs the whole call and reports the step
+// once it has returned, with the result in the result register (one round trip per call). If no thread is in a system call (all of them compute), one thread is
 // resumed with PTRACE_SYSCALL until it enters one, and its own call is replaced.
 //
 // At the end the executor's registers are restored. A call that the interrupt cut short
@@ -32,6 +32,7 @@
 // in between is what stopped_for() reports.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <array>
@@ -98,6 +99,8 @@ class StoppedProcess {
   Result<void> choose_executor();
   // Resumes the executor with PTRACE_SYSCALL and waits for its next syscall stop.
   Result<void> step_to_syscall_stop();
+  // Single-steps the executor over its `syscall` instruction (the whole call runs).
+  Result<void> single_step_over_call();
   Result<void> restore_executor();
 
   pid_t tgid_;
@@ -116,6 +119,8 @@ class StoppedProcess {
   uint64_t scratch_ = 0;
   size_t scratch_size_ = 0;
   bool released_ = false;
+  sigset_t old_mask_{};  // the calling thread's mask before SIGCHLD was blocked
+  bool mask_saved_ = false;
   std::chrono::steady_clock::time_point t_stop_;
   std::chrono::steady_clock::time_point t_release_;
 };
