@@ -296,7 +296,6 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ASYNC_DIO) conn->want |= FUSE_CAP_ASYNC_DIO;
   // Large requests: libfuse caps this at its buffer (1 MiB) and tells the kernel max_pages.
   conn->max_write = 1u << 20;
-  conn->max_readahead = conn->max_readahead;  // the most the kernel offers
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -546,12 +545,23 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                 });
 }
 
+constexpr size_t kSmallRead = 32 * 1024;
+
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   auto& s = S(req);
   Inode& i = s.inode(ino);
   int fd = fh_fd(fi);
   s.with_faults(req, FsMethod::kRead, [&] { return s.inner_path(i); },
                 [&s, req, fd, size, off](const FsDecision& d) {
+                  if (d.mistakes.empty() && size <= kSmallRead) {
+                    // Small reads: one pread and one writev cost less than splicing through
+                    // a pipe (three calls).
+                    thread_local std::vector<char> small(kSmallRead);
+                    ssize_t n = ::pread(fd, small.data(), size, off);
+                    if (n < 0) return (void)fuse_reply_err(req, errno);
+                    fuse_reply_buf(req, small.data(), static_cast<size_t>(n));
+                    return;
+                  }
                   if (d.mistakes.empty()) {
                     // Zero-copy: libfuse splices from the backing file into /dev/fuse.
                     fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -590,7 +600,9 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in_buf, off_t off
   int fd = fh_fd(fi);
   bool append = fh_append(fi);
   size_t size = fuse_buf_size(in_buf);
-  if (!s.engine.wants(FsMethod::kWrite)) {
+  FsDecision d;
+  if (s.engine.wants(FsMethod::kWrite)) d = s.engine.decide(FsMethod::kWrite, [&] { return s.inner_path(i); });
+  if (!d.any()) {
     fuse_bufvec out = FUSE_BUFVEC_INIT(size);
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     out.buf[0].fd = fd;
@@ -600,7 +612,6 @@ void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in_buf, off_t off
     else fuse_reply_write(req, static_cast<size_t>(n));
     return;
   }
-  FsDecision d = s.engine.decide(FsMethod::kWrite, [&] { return s.inner_path(i); });
   if (d.err && d.delay.count() == 0) return (void)fuse_reply_err(req, d.err);
   // The request's buffer belongs to this worker thread: copy the data out before a delay.
   auto data = std::make_shared<std::vector<char>>(size);
