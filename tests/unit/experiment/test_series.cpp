@@ -106,6 +106,22 @@ TEST(Series, WithoutPhasesCoversTheData) {
   EXPECT_DOUBLE_EQ(*s.points[2].request_rate, 1);  // 4.0
 }
 
+TEST(Series, BurstyErrorsDoNotCountAsChanged) {
+  auto o = with_phases(5, 5, 0);
+  add_samples(o, 0, 10, [](int i, Interval& iv) {
+    bool perturbed = i >= 5;
+    iv.syscalls.push_back(syscall_stats("epoll_wait", 1000));
+    // One burst of 40 futex errors in the baseline, a steady 1/s under the fault: the summed
+    // counts differ (40 vs 5, Poisson p < 1e-6), the seconds do not.
+    iv.syscalls.push_back(syscall_stats("futex", 200, i == 1 ? 40 : perturbed ? 1 : 0, EAGAIN));
+    iv.syscalls.push_back(syscall_stats("openat", 10, perturbed ? 10 : 0, ENOENT));
+  });
+  auto s = build_series(o, 2);
+  ASSERT_EQ(s.top_syscall_names.size(), 2u);
+  EXPECT_EQ(s.top_syscall_names[0], "openat");
+  EXPECT_EQ(s.top_syscall_names[1], "epoll_wait");
+}
+
 TEST(Series, LivenessAfterCrashes) {
   auto o = with_phases(3, 3, 3);
   o.crashes.push_back({.at_s = 4.5, .what = "container restarted", .restarted = true});
