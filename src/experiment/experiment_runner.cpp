@@ -308,7 +308,12 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
 
   if (command) obs.command = command->stop();
   stop_all();
-  if (http) obs.requests = http->records();
+  auto warnings = std::move(result.verdict.warnings);
+  if (http) {
+    obs.requests = http->records();
+    // The generator itself failing is not the target's doing: say so next to the verdict.
+    if (auto why = http->failure(); !why.empty()) warnings.push_back("the HTTP load generator stopped: " + why);
+  }
   for (auto& iv : collector.take()) {
     MonitorSample s;
     s.start_s = iv.start_unix - unix_zero;
@@ -320,7 +325,6 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
   obs.target_alive_at_end = service.healthy();
   obs.perturbed_syscalls = perturbed_syscall_names(rules);
 
-  auto warnings = std::move(result.verdict.warnings);
   result.verdict = judge(spec.hypothesis, obs);
   for (auto& w : warnings) result.verdict.warnings.push_back(std::move(w));
   result.phases = obs.phases;

@@ -116,7 +116,7 @@ TargetSection parse_target(const YAML::Node& node) {
 }
 
 HttpWorkloadSpec parse_http(const YAML::Node& node) {
-  check_keys(node, "workload.http", {"url", "urls", "rate", "concurrency", "timeout", "max_in_flight"});
+  check_keys(node, "workload.http", {"url", "urls", "rate", "concurrency", "timeout", "max_in_flight", "keep_alive"});
   HttpWorkloadSpec h;
   if (node["url"]) h.urls.push_back(scalar(node["url"], "workload.http.url"));
   if (node["urls"]) {
@@ -130,9 +130,11 @@ HttpWorkloadSpec parse_http(const YAML::Node& node) {
   } catch (const YAML::Exception&) {
     fail("workload.http: rate, concurrency and max_in_flight must be numbers");
   }
+  if (node["keep_alive"]) h.keep_alive = node["keep_alive"].as<bool>();
   if (node["timeout"])
     h.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(duration_of(node["timeout"], "workload.http.timeout"));
-  if (auto v = validate(h); !v) fail("workload.http: " + v.error().message());
+  // validate() names the HTTP workload itself in its messages.
+  if (auto v = validate(h); !v) fail(v.error().message());
   return h;
 }
 

@@ -26,7 +26,10 @@ constexpr long kSeizeOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTR
                                PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC;
 // How often targets that can gain processes from outside (containers, cgroups) are re-read.
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
-// waitpid polls after a handled stop before the tracer sleeps.
+// waitpid polls after a handled stop before the tracer sleeps. Every waitpid(-1) here passes
+// __WNOTHREAD: tracees (and a command the tracer launched) are this thread's children; the
+// children of syschaos's other threads (an experiment's service or command workload) are
+// not, and their exit statuses belong to whoever started them.
 constexpr int kSpinPolls = 32;
 // How long the detach may wait for threads that still owe an injected result.
 constexpr auto kStopRequestPoll = std::chrono::milliseconds(50);
@@ -408,7 +411,7 @@ void TraceSession::detach_all() {
   auto until = Clock::now() + kDetachGrace;
   while (owes() && Clock::now() < until) {
     int status = 0;
-    pid_t tid = ::waitpid(-1, &status, __WALL | WNOHANG);
+    pid_t tid = ::waitpid(-1, &status, __WALL | __WNOTHREAD | WNOHANG);
     if (tid > 0) {
       handle_status(tid, status);
       continue;
@@ -435,7 +438,7 @@ Result<EngineReport> TraceSession::run() {
     int status = 0;
     pid_t tid;
     for (int spins = 0;;) {
-      tid = ::waitpid(-1, &status, __WALL | WNOHANG);
+      tid = ::waitpid(-1, &status, __WALL | __WNOTHREAD | WNOHANG);
       if (tid > 0) {
         handle_status(tid, status);
         spins = 0;
