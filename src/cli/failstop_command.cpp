@@ -3,6 +3,7 @@
 // duplication; and `restore`, which puts back what a killed syschaos left. See
 // docs/FAILSTOP.md.
 #include <signal.h>
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "core/errno_names.hpp"
 #include "core/unique_fd.hpp"
 #include "failstop/failstop.hpp"
+#include "failstop/net_faults.hpp"
 #include "failstop/restore_state.hpp"
 #include "failstop/safety_guard.hpp"
 #include "failstop/scenario_runner.hpp"
@@ -243,6 +245,127 @@ void add_fail_command(CLI::App& parent, Mode mode, const char* help, Action& act
   sub->callback([o, &action] { action = [o] { return run_fail(*o); }; });
 }
 
+// ---- omission and duplication ---------------------------------------------------------------
+
+struct NetFaultOptions {
+  bool duplicate = false;
+  TargetOptions targets;
+  RunCommon common;
+  std::string fraction;                 // --drop / --fraction
+  std::string direction = "both";
+  std::vector<uint16_t> ports;
+  std::string interface = "lo";
+};
+
+int run_net_fault(const NetFaultOptions& o) {
+  if (o.targets.count() != 1) return fail(kExitUsage, "give exactly one target: --pid, --container or --cgroup");
+  auto fraction = parse_probability(o.fraction);
+  if (!fraction) return fail(kExitUsage, (o.duplicate ? "--fraction: " : "--drop: ") + fraction.error().message());
+  if (o.direction != "in" && o.direction != "out" && o.direction != "both")
+    return fail(kExitUsage, "--direction must be in, out or both");
+  for (uint16_t port : o.ports)
+    if (port == 0) return fail(kExitUsage, "--ports: 0 is not a port");
+  std::optional<Nanos> duration;
+  if (!o.common.duration.empty()) {
+    auto d = parse_duration(o.common.duration, "s");
+    if (!d) return fail(kExitUsage, "--duration: " + d.error().message());
+    if (d->count() <= 0) return fail(kExitUsage, "--duration must be longer than 0");
+    duration = *d;
+  }
+  auto specs = o.targets.specs();
+  auto target = resolve_target(specs[0].second);
+  if (!target) return fail(kExitUsage, target.error().message());
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> events(nullptr, &std::fclose);
+  if (!o.common.events.empty()) {
+    events.reset(std::fopen(o.common.events.c_str(), "w"));
+    if (!events) return fail(kExitUsage, Error::sys("open " + o.common.events).message());
+  }
+  uint64_t seed = o.common.seed ? *o.common.seed : fresh_seed();
+  auto stop = stop_signals_fd();
+  if (!stop) return fail(kExitFailure, stop.error().message());
+
+  std::unique_ptr<Omission> omission;
+  std::unique_ptr<Duplication> duplication;
+  if (o.duplicate) {
+    auto d = Duplication::start(**target, DuplicationOptions{*fraction, o.interface, seed});
+    if (!d) return fail(kExitFailure, d.error().message());
+    duplication = std::move(*d);
+  } else {
+    OmissionOptions om;
+    om.drop_out = o.direction != "in" ? *fraction : 0;
+    om.drop_in = o.direction != "out" ? *fraction : 0;
+    om.ports.insert(o.ports.begin(), o.ports.end());
+    om.seed = seed;
+    auto m = Omission::start(**target, om);
+    if (!m) return fail(kExitFailure, m.error().message());
+    omission = std::move(*m);
+  }
+  std::fprintf(stderr, "syschaos: %s %g%% of %s's packets%s (seed %llu, %zu endpoint(s))\n",
+               o.duplicate ? "duplicating" : "dropping", *fraction * 100, (*target)->describe().c_str(),
+               o.duplicate ? (" on " + o.interface + " egress").c_str() : (", direction " + o.direction).c_str(),
+               static_cast<unsigned long long>(seed), duplication ? duplication->endpoints() : omission->endpoints());
+  auto start = std::chrono::steady_clock::now();
+  std::string reason = "signal";
+  for (;;) {
+    auto refreshed = duplication ? duplication->refresh() : omission->refresh();
+    if (!refreshed) {
+      // The target has gone: nothing left to act on.
+      reason = "target gone: " + refreshed.error().message();
+      break;
+    }
+    int wait_ms = 200;
+    if (duration) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*duration - (std::chrono::steady_clock::now() - start));
+      if (left.count() <= 0) {
+        reason = "duration";
+        break;
+      }
+      wait_ms = static_cast<int>(std::min<int64_t>(wait_ms, left.count()));
+    }
+    pollfd p{stop->get(), POLLIN, 0};
+    if (::poll(&p, 1, wait_ms) > 0) break;
+  }
+  nlohmann::json summary = {{"event", o.duplicate ? "duplication" : "omission"}, {"target", (*target)->describe()},
+                            {"fraction", *fraction}, {"seed", seed}, {"reason", reason}};
+  if (duplication) {
+    auto c = duplication->counters();
+    summary["seen"] = c.seen;
+    summary["duplicated"] = c.duplicated;
+    std::fprintf(stderr, "syschaos: duplicated %llu of %llu outgoing packet(s); ended (%s)\n",
+                 static_cast<unsigned long long>(c.duplicated), static_cast<unsigned long long>(c.seen), reason.c_str());
+  } else {
+    auto c = omission->counters();
+    summary["seen_out"] = c.seen_out;
+    summary["dropped_out"] = c.dropped_out;
+    summary["seen_in"] = c.seen_in;
+    summary["dropped_in"] = c.dropped_in;
+    std::fprintf(stderr, "syschaos: dropped %llu of %llu outgoing and %llu of %llu incoming packet(s); ended (%s)\n",
+                 static_cast<unsigned long long>(c.dropped_out), static_cast<unsigned long long>(c.seen_out),
+                 static_cast<unsigned long long>(c.dropped_in), static_cast<unsigned long long>(c.seen_in), reason.c_str());
+  }
+  if (events) std::fprintf(events.get(), "%s\n", summary.dump().c_str());
+  return 0;
+}
+
+void add_net_fault_command(CLI::App& parent, bool duplicate, Action& action) {
+  auto o = std::make_shared<NetFaultOptions>();
+  o->duplicate = duplicate;
+  auto* sub = parent.add_subcommand(duplicate ? "duplicate" : "omit",
+                                    duplicate ? "Send a fraction of a target's outgoing packets twice (tc BPF)"
+                                              : "Drop a fraction of a target's packets (cgroup BPF)");
+  o->targets.add_to(sub);
+  add_common(sub, o->common);
+  if (duplicate) {
+    sub->add_option("--fraction", o->fraction, "Fraction of outgoing packets sent twice (0..1 or P%)")->required();
+    sub->add_option("--interface", o->interface, "Interface whose egress duplicates (default lo)");
+  } else {
+    sub->add_option("--drop", o->fraction, "Fraction of packets dropped (0..1 or P%)")->required();
+    sub->add_option("--direction", o->direction, "in, out or both (default)");
+    sub->add_option("--ports", o->ports, "Only packets to or from these ports (N,M,...)")->delimiter(',');
+  }
+  sub->callback([o, &action] { action = [o] { return run_net_fault(*o); }; });
+}
+
 // ---- restore ----------------------------------------------------------------------------
 
 struct RestoreOptions {
@@ -289,6 +412,9 @@ void register_failstop(CLI::App& app, Action& action) {
   add_common(run, sched->common);
   run->callback([sched, &action] { action = [sched] { return run_schedule_file(*sched); }; });
 
+
+  add_net_fault_command(*fs, false, action);
+  add_net_fault_command(*fs, true, action);
 
   auto ro = std::make_shared<RestoreOptions>();
   auto* restore = fs->add_subcommand("restore", "Thaw and move back what a killed syschaos failstop left behind");

@@ -69,7 +69,8 @@ inline std::string redis_ping(int port) {
 // tcpdump on lo, writing the packets that match `filter` to a file.
 class Capture {
  public:
-  Capture(const std::string& dir, const std::string& filter) : file_(dir + "/capture.pcap") {
+  Capture(const std::string& dir, const std::string& filter)
+      : file_(dir + "/capture-" + std::to_string(counter()++) + ".pcap") {
     proc_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{"tcpdump", "-i", "lo", "-nn", "-U", "--immediate-mode", "-w", file_, filter});
     // tcpdump says "listening on lo" once the capture runs.
@@ -94,6 +95,10 @@ class Capture {
   }
 
  private:
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
   std::string file_;
   std::unique_ptr<BackgroundProcess> proc_;
 };

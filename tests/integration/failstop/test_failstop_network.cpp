@@ -9,7 +9,8 @@ namespace {
 
 struct Outcome {
   std::string client;                 // the client's "second: ..." line
-  std::vector<std::string> packets;   // everything captured on the server's port
+  std::vector<std::string> packets;   // everything captured on the server's port while failed
+  std::vector<std::string> fins_after;  // FINs from the server's port after the client gave up
   std::vector<std::string> fin_rst;   // FIN/RST packets from the server's port
   std::string events;
 };
@@ -31,9 +32,17 @@ Outcome fail_server(const std::string& mode, const std::vector<std::string>& arg
   std::ofstream(go).put('x');
   EXPECT_EQ(client.wait(std::chrono::seconds(10)), 0);
   out.client = client.out().substr(client.out().find("second:"));
-  if (wait_for_syschaos) EXPECT_EQ(syschaos.wait(std::chrono::seconds(20)), 0) << syschaos.err();
+  // The failure is still on (--for outlasts the client's timeout): what was on the wire
+  // until now is what a peer saw of the failure.
   out.packets = capture.stop();
   out.fin_rst = fin_or_rst_from(out.packets, port);
+  // Then until syschaos has undone it. Once a crash's blackhole is lifted the "host" is
+  // back, and a peer's retransmission may get the RST a rebooted host sends; but the dead
+  // server's own connections must never send their FIN (they were destroyed first).
+  Capture after(dir, "tcp port " + std::to_string(port));
+  if (wait_for_syschaos) EXPECT_EQ(syschaos.wait(std::chrono::seconds(20)), 0) << syschaos.err();
+  for (const auto& line : fin_or_rst_from(after.stop(), port))
+    if (line.find("Flags [F") != std::string::npos) out.fins_after.push_back(line);
   // The capture itself works: it holds the client's handshake at least.
   EXPECT_GE(out.packets.size(), 3u) << "capture on lo saw nothing";
   return out;
@@ -50,7 +59,7 @@ TEST(FailstopNetwork, FreezeLeavesConnectionSilentThenThaws) {
   auto redis = start_redis(port);
   ASSERT_TRUE(redis);
   std::string home = v2_cgroup_of(redis->pid());
-  Outcome out = fail_server("freeze", {"--for", "3s"}, port, *redis);
+  Outcome out = fail_server("freeze", {"--for", "4s"}, port, *redis);
   EXPECT_EQ(out.client, "second: timeout\n");
   EXPECT_TRUE(out.fin_rst.empty()) << joined(out.fin_rst);
   // Thawed, moved back home, answering; no transient cgroup left.
@@ -69,11 +78,12 @@ TEST(FailstopNetwork, CrashKillsWithoutFinOrRst) {
   int port = test_port(1);
   auto redis = start_redis(port);
   ASSERT_TRUE(redis);
-  Outcome out = fail_server("crash", {"--for", "3s"}, port, *redis);
+  Outcome out = fail_server("crash", {"--for", "4s"}, port, *redis);
   EXPECT_EQ(out.client, "second: timeout\n");
-  // Not during the crash, not when the blackhole was lifted (the orphaned FIN_WAIT1
-  // socket was destroyed first): the peer never hears from the dead server.
   EXPECT_TRUE(out.fin_rst.empty()) << joined(out.fin_rst);
+  // Not when the blackhole was lifted either (the orphaned FIN_WAIT1 socket was destroyed
+  // first): the peer never hears a goodbye from the dead server.
+  EXPECT_TRUE(out.fins_after.empty()) << joined(out.fins_after);
   EXPECT_EQ(redis->wait(std::chrono::seconds(5)), 128 + SIGKILL);
   auto events = read_events(out.events);
   for (const auto& e : events)

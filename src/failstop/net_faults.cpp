@@ -1,0 +1,147 @@
+#include "failstop/net_faults.hpp"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/types.h>
+#include <net/if.h>
+
+#include <cstring>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "failstop/failstop.hpp"
+#include "failstop/socket_endpoints.hpp"
+#include "failstop_dup.skel.h"
+#include "failstop_net.h"
+#include "observe/bpf_handles.hpp"
+#include "target/cgroup_paths.hpp"
+
+namespace syschaos::failstop {
+
+namespace {
+
+Result<std::set<Endpoint>> target_endpoints(Target& target) {
+  auto pids = target.processes();
+  if (!pids) return pids.error();
+  return endpoints_of(with_descendants(*pids));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Omission>> Omission::start(Target& target, const OmissionOptions& options) {
+  NetFilterOptions net;
+  net.drop_out = options.drop_out;
+  net.drop_in = options.drop_in;
+  net.ports = options.ports;
+  net.seed = options.seed;
+  auto pids = target.processes();
+  if (!pids) return pids.error();
+  if (pids->empty()) return Error(fmt::format("{} has no running process", target.describe()));
+  // A target with a v2 cgroup of its own is also matched by the cgroup of the packet's
+  // socket: its new sockets are covered before the next refresh sees them.
+  auto own = own_cgroup(*pids, kCgroupV2Hierarchy);
+  if (own && *own) net.cgroup_v2 = **own;
+  auto filter = NetFilter::attach(net);
+  if (!filter) return filter.error();
+  std::unique_ptr<Omission> omission(new Omission(target, std::move(*filter)));
+  SYSCHAOS_TRY(omission->refresh());
+  return omission;
+}
+
+Result<void> Omission::refresh() {
+  auto endpoints = target_endpoints(target_);
+  if (!endpoints) return endpoints.error();
+  return filter_->set_endpoints(*endpoints);
+}
+
+// ---- duplication ---------------------------------------------------------------------------
+
+// BPF_TCX_EGRESS (Linux 6.6): newer than the uapi headers of the build machine's libbpf.
+constexpr int kBpfTcxEgress = 47;
+
+struct UniqueFdLink {
+  int fd = -1;
+  ~UniqueFdLink() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+using DupSkeleton = BpfSkeleton<failstop_dup_bpf, failstop_dup_bpf__destroy>;
+
+struct Duplication::Impl {
+  DupSkeleton skel;
+  UniqueFdLink link;  // declared after the skeleton: closed (detached) first
+};
+
+Duplication::Duplication(Target& target, std::unique_ptr<Impl> impl) : target_(target), impl_(std::move(impl)) {}
+Duplication::~Duplication() = default;
+
+Result<std::unique_ptr<Duplication>> Duplication::start(Target& target, const DuplicationOptions& options) {
+  unsigned ifindex = ::if_nametoindex(options.interface.c_str());
+  if (ifindex == 0) return Error::sys("no such interface: " + options.interface);
+  auto impl = std::make_unique<Impl>();
+  impl->skel.reset(failstop_dup_bpf__open());
+  if (!impl->skel) return Error::sys("open BPF program failstop_dup");
+  impl->skel->bss->dup_threshold = drop_threshold(options.fraction);
+  if (int err = failstop_dup_bpf__load(impl->skel.get()); err)
+    return Error::sys("load BPF program failstop_dup", -err);
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return Error::sys("libbpf_num_possible_cpus", -cpus);
+  std::vector<uint64_t> states(static_cast<size_t>(cpus));
+  for (int cpu = 0; cpu < cpus; ++cpu) states[cpu] = Rng::mix(options.seed + static_cast<uint64_t>(cpu)) | 1;
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(impl->skel->maps.rng_state), &zero, states.data(), BPF_ANY) != 0)
+    return Error::sys("seed failstop_dup");
+  int link = bpf_link_create(bpf_program__fd(impl->skel->progs.fs_duplicate), static_cast<int>(ifindex),
+                             static_cast<bpf_attach_type>(kBpfTcxEgress), nullptr);
+  if (link < 0) return Error::sys(fmt::format("attach tcx egress to {} (needs Linux 6.6+)", options.interface), -link);
+  impl->link.fd = link;
+  std::unique_ptr<Duplication> dup(new Duplication(target, std::move(impl)));
+  SYSCHAOS_TRY(dup->refresh());
+  return dup;
+}
+
+Result<void> Duplication::refresh() {
+  auto endpoints = target_endpoints(target_);
+  if (!endpoints) return endpoints.error();
+  int fd = bpf_map__fd(impl_->skel->maps.endpoints);
+  uint8_t one = 1;
+  auto key_of = [](const Endpoint& e) {
+    fs_endpoint key{};
+    key.family = e.family;
+    key.proto = e.proto;
+    key.port = htons(e.port);
+    std::memcpy(key.addr, e.addr.data(), sizeof(key.addr));
+    return key;
+  };
+  for (const Endpoint& e : *endpoints) {
+    if (endpoints_.count(e)) continue;
+    fs_endpoint key = key_of(e);
+    if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0) return Error::sys("add endpoint " + e.to_string());
+  }
+  for (const Endpoint& e : endpoints_) {
+    if (endpoints->count(e)) continue;
+    fs_endpoint key = key_of(e);
+    if (bpf_map_delete_elem(fd, &key) != 0 && errno != ENOENT) return Error::sys("remove endpoint " + e.to_string());
+  }
+  endpoints_ = *endpoints;
+  return ok();
+}
+
+DuplicationCounters Duplication::counters() const {
+  DuplicationCounters c;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return c;
+  std::vector<uint64_t> values(static_cast<size_t>(cpus));
+  auto sum = [&](uint32_t key) {
+    uint64_t total = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.counters), &key, values.data()) == 0)
+      for (uint64_t v : values) total += v;
+    return total;
+  };
+  c.seen = sum(static_cast<uint32_t>(FS_SEEN));
+  c.duplicated = sum(static_cast<uint32_t>(FS_ACTED));
+  return c;
+}
+
+}  // namespace syschaos::failstop
