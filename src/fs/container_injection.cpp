@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -123,6 +124,8 @@ class Supervisor {
   Result<void> inject(ContainerVolume& vol, int control_fd);
   std::string wait_for_end(int stop_fd, int sigfd, int parent_fd);
   bool recover(ContainerVolume& vol);
+  UniqueFd start_restore_guardian();
+  void release_guardian(UniqueFd& guardian);
 
   const ContainerInjectionSettings& s_;
   pid_t cli_pid_;
@@ -148,16 +151,19 @@ int Supervisor::run(int control_fd, int stop_fd, int ready_fd) {
     return 1;
   }
   server_done_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  // Forked while this process is still single-threaded.
+  UniqueFd guardian = start_restore_guardian();
 
   auto vol = ContainerVolume::open(s_.container, s_.volume);
   if (!vol) {
     log_.warn(vol.error().message());
+    release_guardian(guardian);
     return 1;
   }
   auto injected = inject(*vol, control.release());
   if (!injected) {
     log_.warn(injected.error().message());
-    recover(*vol);
+    if (recover(*vol)) release_guardian(guardian);
     return 1;
   }
   char r = 'r';
@@ -167,7 +173,71 @@ int Supervisor::run(int control_fd, int stop_fd, int ready_fd) {
   ::close(ready_fd);
   std::string why = wait_for_end(stop_fd, sigfd.get(), parent.get());
   log_.message(fmt::format("{}: removing ChaosFS from {} of container {}", why, s_.volume, s_.container.name));
-  return recover(*vol) ? 0 : 1;
+  if (!recover(*vol)) return 1;
+  release_guardian(guardian);
+  return 0;
+}
+
+// The last line of defence, for when both the CLI and the supervisor are SIGKILLed (a
+// `kill -9` of the whole session): a process of its own session that waits for both to die
+// and, unless the supervisor said "clean" first, runs `syschaos fs restore` for the volume.
+// Double-forked so that it is nobody's zombie; it keeps no fd of ours but the "clean" pipe.
+UniqueFd Supervisor::start_restore_guardian() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return UniqueFd();
+  std::string exe = "/proc/self/exe";
+  std::vector<std::string> args = {"syschaos", "fs", "restore", "--quiet", "--container", s_.container.id,
+                                   "--volume", s_.volume};
+  pid_t sup = ::getpid();
+  pid_t child = ::fork();
+  if (child < 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    return UniqueFd();
+  }
+  if (child == 0) {
+    if (::fork() != 0) ::_exit(0);
+    ::setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(p[0], 3);
+    ::syscall(SYS_close_range, 4, ~0U, 0);
+    int fds[2] = {static_cast<int>(::syscall(SYS_pidfd_open, sup, 0)),
+                  static_cast<int>(::syscall(SYS_pidfd_open, cli_pid_, 0))};
+    bool dead[2] = {fds[0] < 0, fds[1] < 0};
+    bool pipe_open = true;
+    while (!(dead[0] && dead[1])) {
+      pollfd w[3] = {{pipe_open ? 3 : -1, POLLIN, 0}, {dead[0] ? -1 : fds[0], POLLIN, 0},
+                     {dead[1] ? -1 : fds[1], POLLIN, 0}};
+      if (::poll(w, 3, -1) < 0) continue;
+      if (w[0].revents) {
+        char c = 0;
+        ssize_t n = ::read(3, &c, 1);
+        if (n == 1 && c == 'c') ::_exit(0);
+        if (n <= 0) pipe_open = false;  // the supervisor is gone without a word
+      }
+      if (w[1].revents) dead[0] = true;
+      if (w[2].revents) dead[1] = true;
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(p[0]);
+  int st;
+  ::waitpid(child, &st, 0);
+  return UniqueFd(p[1]);
+}
+
+void Supervisor::release_guardian(UniqueFd& guardian) {
+  if (!guardian) return;
+  char c = 'c';
+  ssize_t n = ::write(guardian.get(), &c, 1);
+  (void)n;
+  guardian.reset();
 }
 
 Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {

@@ -18,8 +18,10 @@
 //   7. recover: clear the rules (nothing delayed or failed any more), lazily unmount ChaosFS
 //      in the container (new opens reach the volume at once), re-point every process back,
 //      stop the FUSE server once nothing uses it, remove the state file and the socket.
-// If the supervisor itself is killed, the CLI notices (waitpid) and recovers the same way;
-// if both are killed, `syschaos fs restore --container NAME` does it.
+// If the supervisor itself is killed, the CLI notices (waitpid) and recovers the same way.
+// If both are killed, a restore guardian (forked by the supervisor into a session of its
+// own, holding nothing but pidfds of the two and a pipe) runs `syschaos fs restore` for the
+// volume; if it is killed too, `syschaos fs restore --container NAME` does it by hand.
 #pragma once
 
 #include <sys/types.h>

@@ -3,7 +3,9 @@
 #   1. SIGKILL of the foreground syschaos while requests are delayed by ChaosFS: the
 #      supervisor sees it die (pidfd) and recovers by itself; nginx keeps serving.
 #   2. SIGKILL of the supervisor: the foreground syschaos sees it (waitpid) and recovers.
-#   3. SIGKILL of both: ChaosFS's server is gone, so the volume fails (ENOTCONN) until
+#   3. SIGKILL of both: the restore guardian (a third process, in a session of its own)
+#      sees both die and runs `syschaos fs restore` by itself.
+#   4. SIGKILL of all three: ChaosFS's server is gone, so the volume fails (ENOTCONN) until
 #      `syschaos fs restore --container` removes the dead mount and moves the processes back.
 # After each: no ChaosFS in the container, nothing on the host, the files intact, a process
 # holding files on the volume (fs_holder) working again.
@@ -132,20 +134,45 @@ grep -q "was killed by" "$SC_ERR" || fail "2: syschaos did not report the superv
 info "2: supervisor killed; syschaos recovered and exited $SC_RC"
 check_clean "2: after SIGKILL of the supervisor"
 
-# ---- 3. SIGKILL of both, then fs restore ----
+# The guardian: forked by the supervisor, then its own session; the only other syschaos
+# whose parent is init and whose argv is not "fs restore".
+guardian_pid() {
+  local p
+  for p in $(pgrep -x syschaos); do
+    [[ $p == "$SC_PID" || $p == "$1" ]] && continue
+    [[ $(ps -o sid= -p "$p" | tr -d ' ') == "$p" ]] && { echo "$p"; return; }
+  done
+}
+
+# ---- 3. SIGKILL of both: the guardian restores ----
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml"
 wait_armed
 SUP=$(supervisor_pid)
+GUARD=$(guardian_pid "$SUP")
+[[ -n $GUARD ]] || fail "3: no restore guardian process"
 kill -KILL "$SC_PID" "$SUP"
+wait "$SC_PID" 2>/dev/null
+info "3: syschaos and its supervisor killed; guardian pid $GUARD restores"
+for _ in $(seq 150); do no_chaosfs && ! kill -0 "$GUARD" 2>/dev/null && break; sleep 0.1; done
+no_chaosfs || fail "3: the guardian did not remove ChaosFS within 15 s"
+check_clean "3: after SIGKILL of both"
+
+# ---- 4. SIGKILL of all three, then fs restore ----
+start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml"
+wait_armed
+SUP=$(supervisor_pid)
+GUARD=$(guardian_pid "$SUP")
+[[ -n $GUARD ]] || fail "4: no restore guardian process"
+kill -KILL "$GUARD" "$SC_PID" "$SUP"
 wait "$SC_PID" 2>/dev/null
 for _ in $(seq 50); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.1; done
 code=$(http_code /)
-info "3: both killed: GET / -> $code (ChaosFS's server is gone)"
-[[ $code != 200 ]] || fail "3: GET / still 200 with a dead ChaosFS: the test proves nothing"
-"$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore.err" || fail "3: fs restore failed: $(cat "$TMP/restore.err")"
-info "3: $(tail -1 "$TMP/restore.err")"
-check_clean "3: after fs restore"
+info "4: all three killed: GET / -> $code (ChaosFS's server is gone)"
+[[ $code != 200 ]] || fail "4: GET / still 200 with a dead ChaosFS: the test proves nothing"
+"$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore.err" || fail "4: fs restore failed: $(cat "$TMP/restore.err")"
+info "4: $(tail -1 "$TMP/restore.err")"
+check_clean "4: after fs restore"
 # A second restore finds nothing and says so.
-"$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore2.err" || fail "3: a second fs restore failed"
-grep -q "0 ChaosFS mount(s) removed" "$TMP/restore2.err" || fail "3: second restore: $(cat "$TMP/restore2.err")"
+"$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore2.err" || fail "4: a second fs restore failed"
+grep -q "0 ChaosFS mount(s) removed" "$TMP/restore2.err" || fail "4: second restore: $(cat "$TMP/restore2.err")"
 info "PASS"
