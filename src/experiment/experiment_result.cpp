@@ -154,7 +154,12 @@ void to_json(Json& out, const ThresholdCheck& check) {
              {"recovery", optional_or_null(check.recovery)},
              {"holds_in_perturbation", check.holds_in_perturbation},
              {"holds_in_recovery", check.holds_in_recovery},
-             {"note", check.note}};
+             {"note", check.note},
+             {"baseline", optional_or_null(check.baseline)},
+             {"holds_in_baseline", check.holds_in_baseline},
+             {"recovery_bound", optional_or_null(check.recovery_bound)},
+             {"recovery_differs_from_baseline", check.recovery_differs_from_baseline},
+             {"recovery_p_value", optional_or_null(check.recovery_p_value)}};
 }
 
 void from_json(const Json& in, ThresholdCheck& check) {
@@ -165,6 +170,11 @@ void from_json(const Json& in, ThresholdCheck& check) {
   check.holds_in_perturbation = get_value<bool>(in, "holds_in_perturbation", true);
   check.holds_in_recovery = get_value<bool>(in, "holds_in_recovery", true);
   check.note = get_value<std::string>(in, "note");
+  check.baseline = get_optional<double>(in, "baseline");
+  check.holds_in_baseline = get_value<bool>(in, "holds_in_baseline", true);
+  check.recovery_bound = get_optional<double>(in, "recovery_bound");
+  check.recovery_differs_from_baseline = get_value<bool>(in, "recovery_differs_from_baseline", true);
+  check.recovery_p_value = get_optional<double>(in, "recovery_p_value");
 }
 
 void to_json(Json& out, const Evidence& evidence) {
@@ -177,7 +187,10 @@ void to_json(Json& out, const Evidence& evidence) {
              {"effect_size", optional_or_null(evidence.effect_size)},
              {"effect_name", evidence.effect_name},
              {"significant", evidence.significant},
-             {"note", evidence.note}};
+             {"note", evidence.note},
+             {"effect_ci_low", optional_or_null(evidence.effect_ci_low)},
+             {"effect_ci_high", optional_or_null(evidence.effect_ci_high)},
+             {"expected", evidence.expected}};
 }
 
 void from_json(const Json& in, Evidence& evidence) {
@@ -191,13 +204,18 @@ void from_json(const Json& in, Evidence& evidence) {
   evidence.effect_name = get_value<std::string>(in, "effect_name");
   evidence.significant = get_value<bool>(in, "significant", false);
   evidence.note = get_value<std::string>(in, "note");
+  evidence.effect_ci_low = get_optional<double>(in, "effect_ci_low");
+  evidence.effect_ci_high = get_optional<double>(in, "effect_ci_high");
+  evidence.expected = get_value<bool>(in, "expected", false);
 }
 
 void to_json(Json& out, const Verdict& verdict) {
   out = Json{{"kind", enum_to_name(verdict.kind, kVerdictNames)},
              {"summary", verdict.summary},
              {"checks", verdict.checks},
-             {"evidence", verdict.evidence}};
+             {"evidence", verdict.evidence},
+             {"warnings", verdict.warnings},
+             {"recovery_window_start_s", optional_or_null(verdict.recovery_window_start_s)}};
 }
 
 void from_json(const Json& in, Verdict& verdict) {
@@ -205,6 +223,8 @@ void from_json(const Json& in, Verdict& verdict) {
   verdict.summary = get_value<std::string>(in, "summary");
   verdict.checks = get_vector<ThresholdCheck>(in, "checks");
   verdict.evidence = get_vector<Evidence>(in, "evidence");
+  verdict.warnings = get_vector<std::string>(in, "warnings");
+  verdict.recovery_window_start_s = get_optional<double>(in, "recovery_window_start_s");
 }
 
 // --- series.hpp ---------------------------------------------------------------------

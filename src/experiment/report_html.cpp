@@ -7,6 +7,7 @@
 #include <map>
 
 #include "experiment/html_escape.hpp"
+#include "experiment/metric_catalog.hpp"
 #include "experiment/svg_chart.hpp"
 
 namespace syschaos::experiment {
@@ -162,7 +163,9 @@ svg.chart{display:block;width:100%;height:auto;font-family:system-ui,"DejaVu San
 .frame{fill:none;stroke:#c9d1d9}
 .tick,.unit{font-size:10px;fill:#59636e}
 .band-perturbation{fill:#f4a261;fill-opacity:.28}
-.band-recovery{fill:#90be6d;fill-opacity:.16}
+.band-recovery{fill:#90be6d;fill-opacity:.14}
+.band-judged{fill:#90be6d;fill-opacity:.14}
+tr.expected td{font-style:italic}
 .band-down{fill:#6e7781;fill-opacity:.22}
 .band-baseline{fill:none}
 .band-label{font-size:10px;fill:#8a4b0f;font-weight:600}
@@ -241,7 +244,14 @@ ChartFrame make_frame(const ExperimentResult& e) {
   f.x_max = hi;
   for (const auto& w : e.phases) {
     if (w.phase == Phase::perturbation) f.bands.push_back({w.start_s, w.end_s, "band-perturbation", "perturbation"});
-    if (w.phase == Phase::recovery) f.bands.push_back({w.start_s, w.end_s, "band-recovery", "recovery"});
+    if (w.phase == Phase::recovery) {
+      f.bands.push_back({w.start_s, w.end_s, "band-recovery", "recovery"});
+      // The part of the recovery that decides "no-recovery" (the verdict skips the first
+      // seconds after the fault is lifted) is marked a little stronger.
+      const auto& judged = e.verdict.recovery_window_start_s;
+      if (judged && *judged > w.start_s && *judged < w.end_s)
+        f.bands.push_back({*judged, w.end_s, "band-judged", "recovery window the verdict judges", false});
+    }
     if (w.phase == Phase::baseline) f.bands.push_back({w.start_s, w.end_s, "band-baseline", "baseline"});
   }
   // Seconds in which the target was not alive, as one window per run.
@@ -399,6 +409,12 @@ std::string render_charts(const ExperimentResult& e) {
 
 // --- sections ------------------------------------------------------------------------------
 
+// A metric's value with its unit from the catalog ("99.2%", "12.3 ms"); "–" without one.
+std::string metric_value(const std::string& metric, std::optional<double> v) {
+  if (!v || !std::isfinite(*v)) return number(v);
+  return esc(format_metric(metric, v));
+}
+
 std::string render_evidence(const Verdict& v) {
   std::string out;
   if (!v.evidence.empty()) {
@@ -409,33 +425,53 @@ std::string render_evidence(const Verdict& v) {
            "<th scope=\"col\">significant</th><th scope=\"col\">note</th></tr></thead><tbody>";
     for (const auto& ev : v.evidence) {
       std::string effect = "–";
-      if (ev.effect_size && std::isfinite(*ev.effect_size))
-        effect = fmt::format("{:+.3g}", *ev.effect_size) +
-                 (ev.effect_name.empty() ? "" : " <span class=\"note\">" + esc(ev.effect_name) + "</span>");
+      if (ev.effect_size && std::isfinite(*ev.effect_size)) {
+        effect = fmt::format("{:+.3g}", *ev.effect_size);
+        if (ev.effect_ci_low && ev.effect_ci_high && std::isfinite(*ev.effect_ci_low) &&
+            std::isfinite(*ev.effect_ci_high))
+          effect += fmt::format(" <span class=\"note\" title=\"95% confidence interval\">[{:.3g}, {:.3g}]</span>",
+                                *ev.effect_ci_low, *ev.effect_ci_high);
+        if (!ev.effect_name.empty()) effect += "<br><span class=\"note\">" + esc(ev.effect_name) + "</span>";
+      }
+      // An expected difference is the fault itself (errors of the syscall being injected
+      // into): shown, but it did not make the experiment degraded.
+      const char* row = ev.significant ? (ev.expected ? " class=\"expected\"" : " class=\"sig\"") : "";
+      const char* significant = ev.significant ? (ev.expected ? "yes, expected (the fault itself)" : "yes") : "no";
       out += fmt::format(
           "<tr{}><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
           "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-          ev.significant ? " class=\"sig\"" : "", esc(ev.metric), number(ev.baseline), number(ev.perturbation),
-          number(ev.recovery), ev.test.empty() ? "–" : esc(ev.test), p_value_text(ev.p_value), effect,
-          ev.significant ? "yes" : "no", esc(ev.note));
+          row, esc(ev.metric), metric_value(ev.metric, ev.baseline), metric_value(ev.metric, ev.perturbation),
+          metric_value(ev.metric, ev.recovery), ev.test.empty() ? "–" : esc(ev.test), p_value_text(ev.p_value),
+          effect, significant, esc(ev.note));
     }
     out += "</tbody></table>";
   }
   if (!v.checks.empty()) {
     out += "<h3>Hypothesis</h3><table class=\"checks\"><thead><tr><th scope=\"col\">threshold</th>"
-           "<th class=\"num\" scope=\"col\">bound</th><th class=\"num\" scope=\"col\">perturbation</th>"
-           "<th scope=\"col\">during perturbation</th><th class=\"num\" scope=\"col\">recovery</th>"
-           "<th scope=\"col\">during recovery</th><th scope=\"col\">note</th></tr></thead><tbody>";
+           "<th class=\"num\" scope=\"col\">bound</th><th class=\"num\" scope=\"col\">baseline</th>"
+           "<th class=\"num\" scope=\"col\">perturbation</th><th scope=\"col\">during perturbation</th>"
+           "<th class=\"num\" scope=\"col\">recovery</th><th scope=\"col\">during recovery</th>"
+           "<th scope=\"col\">note</th></tr></thead><tbody>";
     auto holds = [](bool h) {
       return h ? std::string("<span class=\"holds\">✓ holds</span>") : std::string("<span class=\"broken\">✗ broken</span>");
     };
     for (const auto& c : v.checks) {
+      const std::string& m = c.threshold.metric;
+      std::string baseline = metric_value(m, c.baseline);
+      if (!c.holds_in_baseline) baseline += " <span class=\"broken\">✗ already broken</span>";
+      std::string recovery = metric_value(m, c.recovery);
+      if (c.recovery_bound && (!c.bound || *c.recovery_bound != *c.bound))
+        recovery += "<br><span class=\"note\">bound " + metric_value(m, c.recovery_bound) + "</span>";
+      std::string recovered = holds(c.holds_in_recovery);
+      if (!c.holds_in_recovery && !c.recovery_differs_from_baseline)
+        recovered = "<span class=\"holds\">✓ recovered</span> <span class=\"note\">(over the bound, but not "
+                    "significantly different from the baseline" +
+                    (c.recovery_p_value ? ", p = " + p_value_text(c.recovery_p_value) : std::string()) + ")</span>";
       out += fmt::format(
-          "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>"
-          "<td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-          esc(c.threshold.text.empty() ? c.threshold.metric : c.threshold.text), number(c.bound),
-          number(c.perturbation), holds(c.holds_in_perturbation), number(c.recovery),
-          holds(c.holds_in_recovery), esc(c.note));
+          "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+          "<td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+          esc(c.threshold.text.empty() ? m : c.threshold.text), metric_value(m, c.bound), baseline,
+          metric_value(m, c.perturbation), holds(c.holds_in_perturbation), recovery, recovered, esc(c.note));
     }
     out += "</tbody></table>";
   }
@@ -449,6 +485,7 @@ std::string render_experiment(const ExperimentResult& e, size_t index) {
   if (e.interrupted)
     out += "<p class=\"warn\">Interrupted: this experiment was stopped before its end; the data is partial.</p>";
   out += "<p class=\"summary\">" + esc(e.verdict.summary) + "</p>";
+  for (const auto& warning : e.verdict.warnings) out += "<p class=\"warn\">⚠ " + esc(warning) + "</p>";
 
   out += "<dl class=\"facts\"><dt>faults</dt><dd>";
   if (e.faults.empty()) out += "–";
@@ -589,7 +626,7 @@ std::string render_report_html(const CampaignResult& campaign) {
   for (VerdictKind kind : kVerdictOrder)
     out += fmt::format("<span>{} {}</span>", badge(kind), verdict_meaning(kind));
   out += "</div><div class=\"legend\"><span><i class=\"sw pert\"></i>perturbation window</span>"
-         "<span><i class=\"sw rec\"></i>recovery window</span><span><i class=\"sw down\"></i>target down</span>"
+         "<span><i class=\"sw rec\"></i>recovery phase (darker: the part the verdict judges)</span><span><i class=\"sw down\"></i>target down</span>"
          "<span>✖ crash / ↻ restart marker</span></div>";
   out += render_summary_table(campaign);
   for (size_t i = 0; i < campaign.experiments.size(); ++i) out += render_experiment(campaign.experiments[i], i);

@@ -118,15 +118,30 @@ inline ExperimentResult sample_experiment(const std::string& syscall, const std:
   success.note = hurt ? "fewer requests succeed" : "no change";
   Evidence latency;
   latency.metric = "http.latency_p99";
-  latency.baseline = 8.1;
-  latency.perturbation = outage ? 4200 : hurt ? 24.3 : 8.0;
-  latency.recovery = 8.2;
+  latency.baseline = 0.0081;  // seconds, the catalog's unit for latencies
+  latency.perturbation = outage ? 4.2 : hurt ? 0.0243 : 0.008;
+  latency.recovery = 0.0082;
   latency.test = "Mann-Whitney U";
   latency.p_value = hurt ? 3.2e-9 : 0.41;
   latency.effect_size = hurt ? 0.93 : 0.02;
   latency.effect_name = "Cliff's delta";
   latency.significant = hurt;
-  r.verdict.evidence = {success, latency};
+  latency.effect_ci_low = latency.effect_size.value() - 0.05;
+  latency.effect_ci_high = latency.effect_size.value() + 0.04;
+  Evidence errors;
+  errors.metric = "syscall.errors_per_second{" + syscall + "}";
+  errors.baseline = 0;
+  errors.perturbation = hurt ? 600 : 30;
+  errors.recovery = 0;
+  errors.test = "Poisson rate test";
+  errors.p_value = 1e-30;
+  errors.effect_size = hurt ? 600 : 30;
+  errors.effect_name = "difference of rates (/s)";
+  errors.significant = true;
+  errors.expected = true;
+  errors.note = "errors of the syscall being injected into";
+  r.verdict.evidence = {success, latency, errors};
+  r.verdict.recovery_window_start_s = 2 * p + p / 2;
   ThresholdCheck check;
   check.threshold = {"http.success_rate >= 0.99", "http.success_rate",
                      Comparison::greater_equal, 0.99, false};

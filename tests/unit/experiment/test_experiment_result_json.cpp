@@ -47,6 +47,11 @@ void expect_same(const Verdict& a, const Verdict& b) {
     EXPECT_EQ(a.checks[i].holds_in_perturbation, b.checks[i].holds_in_perturbation);
     EXPECT_EQ(a.checks[i].holds_in_recovery, b.checks[i].holds_in_recovery);
     EXPECT_EQ(a.checks[i].note, b.checks[i].note);
+    expect_same_optional(a.checks[i].baseline, b.checks[i].baseline, "check.baseline");
+    EXPECT_EQ(a.checks[i].holds_in_baseline, b.checks[i].holds_in_baseline);
+    expect_same_optional(a.checks[i].recovery_bound, b.checks[i].recovery_bound, "recovery_bound");
+    EXPECT_EQ(a.checks[i].recovery_differs_from_baseline, b.checks[i].recovery_differs_from_baseline);
+    expect_same_optional(a.checks[i].recovery_p_value, b.checks[i].recovery_p_value, "recovery_p_value");
   }
   ASSERT_EQ(a.evidence.size(), b.evidence.size());
   for (size_t i = 0; i < a.evidence.size(); ++i) {
@@ -61,7 +66,12 @@ void expect_same(const Verdict& a, const Verdict& b) {
     EXPECT_EQ(x.effect_name, y.effect_name);
     EXPECT_EQ(x.significant, y.significant);
     EXPECT_EQ(x.note, y.note);
+    expect_same_optional(x.effect_ci_low, y.effect_ci_low, "effect_ci_low");
+    expect_same_optional(x.effect_ci_high, y.effect_ci_high, "effect_ci_high");
+    EXPECT_EQ(x.expected, y.expected);
   }
+  EXPECT_EQ(a.warnings, b.warnings);
+  expect_same_optional(a.recovery_window_start_s, b.recovery_window_start_s, "recovery_window_start_s");
 }
 
 void expect_same(const SeriesPoint& a, const SeriesPoint& b) {
@@ -163,6 +173,16 @@ CampaignResult full_campaign() {
   relative.holds_in_perturbation = false;
   relative.holds_in_recovery = true;
   relative.note = "no perturbation data";
+  relative.baseline = 8.1;
+  relative.holds_in_baseline = false;
+  relative.recovery_bound = 17.5;
+  relative.recovery_differs_from_baseline = false;
+  relative.recovery_p_value = 0.3;
+  e.verdict.warnings = {"the baseline already breaks http.latency_p99 <= 2x baseline", "second"};
+  e.verdict.recovery_window_start_s = 10.5;
+  e.verdict.evidence[1].effect_ci_low = 0.88;
+  e.verdict.evidence[1].effect_ci_high = 0.97;
+  e.verdict.evidence[1].expected = true;
   e.verdict.checks.push_back(relative);
   e.verdict.evidence[0].p_value = std::nullopt;
   e.verdict.evidence[0].note = "";

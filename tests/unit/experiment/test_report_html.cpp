@@ -237,6 +237,38 @@ TEST(ReportHtml, CrashesCommandsAndInterruptionsAreShown) {
   EXPECT_NE(html.find("class=\"band-down\""), std::string::npos);
 }
 
+TEST(ReportHtml, VerdictDetailsAreShown) {
+  CampaignResult c;
+  c.experiments.push_back(testing::sample_experiment("read", "EIO", VerdictKind::degraded, {.phase_s = 10}));
+  auto& v = c.experiments[0].verdict;
+  v.warnings = {"the baseline already breaks <http.success_rate >= 0.99>"};
+  auto& check = v.checks[0];
+  check.baseline = 0.98;
+  check.holds_in_baseline = false;
+  check.holds_in_recovery = false;
+  check.recovery_differs_from_baseline = false;
+  check.recovery_p_value = 0.27;
+  check.recovery_bound = 0.95;
+  std::string html = render_report_html(c);
+  EXPECT_NE(html.find("<p class=\"warn\">⚠ the baseline already breaks &lt;http.success_rate &gt;= 0.99&gt;</p>"),
+            std::string::npos);
+  EXPECT_NE(html.find("✓ recovered</span> <span class=\"note\">(over the bound, but not significantly different "
+                      "from the baseline, p = 0.27)"),
+            std::string::npos);
+  // Values carry the catalog's units.
+  EXPECT_NE(html.find(">98.0% <span class=\"broken\">✗ already broken</span><"), std::string::npos)
+      << "baseline success rate as a percentage";
+  EXPECT_NE(html.find("bound 95.0%"), std::string::npos);
+  // The syscall errors the experiment injects are significant but expected.
+  EXPECT_NE(html.find("<tr class=\"expected\"><td><code>syscall.errors_per_second{read}</code>"), std::string::npos);
+  EXPECT_NE(html.find("yes, expected (the fault itself)"), std::string::npos);
+  EXPECT_NE(html.find("[0.88, 0.97]"), std::string::npos) << "effect size confidence interval";
+  // The judged part of the recovery (from 25 s) is marked on the charts.
+  EXPECT_NE(html.find("class=\"band-judged\""), std::string::npos);
+  v.recovery_window_start_s.reset();
+  EXPECT_EQ(render_report_html(c).find("class=\"band-judged\""), std::string::npos);
+}
+
 TEST(ReportHtml, ReRenderedFromResultsJsonIsTheSamePage) {
   // `syschaos report DIR` re-renders from results.json: the page must depend on nothing that
   // results.json does not keep.
