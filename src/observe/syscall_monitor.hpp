@@ -95,16 +95,24 @@ class SyscallMonitor {
   SyscallMonitor(const SyscallMonitor&) = delete;
   SyscallMonitor& operator=(const SyscallMonitor&) = delete;
 
-  // Makes a process (a thread-group id) a target. Adding a target again is no error. Fails
-  // when the pid is not a running process or is a thread other than its group's leader.
+  // Makes a process (a thread-group id) a target: adds it to the kernel's set, then marks
+  // each of its threads (a BPF task iterator over that process; threads created later are
+  // marked when they are forked). Every call that exits after it returns is counted.
+  // Adding a target again is no error. Fails when the pid is not a running process or is a
+  // thread other than its group's leader, or the kernel has no memory for a thread's mark.
   Result<void> add_process(pid_t tgid);
-  // Stops counting a process; removing one that is not a target (any more) is no error.
+  // Stops counting a process: takes it out of the set and unmarks its threads; no call that
+  // exits after it returns is counted. Removing a non-target is no error.
   Result<void> remove_process(pid_t tgid);
 
   // Calls made from the cgroup v2 with this id count too (exactly that cgroup). 0 clears.
+  // Setting a filter attaches a second pair of programs (only then does any call pay for
+  // evaluating a filter); calls of processes in the set are counted exactly once either way.
   Result<void> set_cgroup_filter(uint64_t cgroup_id);
   // Calls made from this cgroup v2 directory or any cgroup below it count too.
   Result<void> set_cgroup_filter_path(const std::string& v2_dir);
+  // Detaches the filter's programs (a call of a cgroup-only thread in flight is then not
+  // counted) and frees what they stored: one pass over every thread of the machine.
   Result<void> clear_cgroup_filter();
 
   // Ends the current interval: reads and resets the kernel's counters and returns what
