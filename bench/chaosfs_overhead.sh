@@ -105,10 +105,18 @@ measure() {  # test dir
       local engine=filecreate
       if [[ $t == stat ]]; then engine=filestat; fi
       if [[ $t == unlink ]]; then engine=filedelete; fi
+      local meta=(--name=md --create_on_open=1 --directory="$d/meta" --nrfiles="$NFILES" --filesize=4k
+                  --openfiles=1)
+      rm -rf "$data/meta"
       mkdir -p "$data/meta"
-      fio_value iops read --name=md --ioengine=$engine --create_on_open=1 --directory="$d/meta" \
-        --nrfiles="$NFILES" --filesize=4k --openfiles=1
-      if [[ $t == unlink ]]; then rm -rf "$data/meta"; fi ;;
+      # stat and unlink need the files: made first (natively, not timed), caches dropped so
+      # every configuration starts from the same state.
+      if [[ $t != create ]]; then
+        fio --ioengine=filecreate "${meta[@]/$d/$data}" >/dev/null
+        drop_caches
+      fi
+      fio_value iops read --ioengine=$engine "${meta[@]}"
+      rm -rf "$data/meta" ;;
   esac
 }
 

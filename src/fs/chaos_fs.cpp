@@ -977,6 +977,8 @@ ChaosFs::ChaosFs() = default;
 ChaosFs::~ChaosFs() = default;
 
 Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
+  // A control fd is ours from the call on, so it is closed on every error path too.
+  UniqueFd control(options.control_fd >= 0 ? options.control_fd : -1);
   if (options.mountpoint.empty()) return Error("no mountpoint given");
   if (options.backing_fd < 0 && options.backing_path.empty()) return Error("no backing directory given");
   for (size_t k = 0; k < options.rules.size(); ++k) {
@@ -1045,10 +1047,7 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   s->stop_fd.reset(efd);
 
   // Control socket.
-  UniqueFd control;
-  if (options.control_fd >= 0) {
-    control.reset(options.control_fd);
-  } else if (!options.control_path.empty()) {
+  if (!control && !options.control_path.empty()) {
     auto l = listen_control_socket(options.control_path);
     if (!l) return l.error();
     control = std::move(*l);

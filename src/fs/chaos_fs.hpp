@@ -49,7 +49,8 @@ struct ChaosFsOptions {
 
   // Control socket (JSON lines, see fs_control_server.hpp): a path to bind (an existing
   // socket file there is replaced; removed again on destruction), or a listening
-  // AF_UNIX SOCK_STREAM fd the caller bound (ChaosFs takes ownership). Neither = no socket.
+  // AF_UNIX SOCK_STREAM fd the caller bound (ChaosFs owns it from the call on, and closes
+  // it even when mount() fails). Neither = no socket.
   std::string control_path;
   int control_fd = -1;
 
@@ -97,7 +98,9 @@ class ChaosFsSession;
 class ChaosFs {
  public:
   static Result<std::unique_ptr<ChaosFs>> mount(const ChaosFsOptions& options);
-  ~ChaosFs();  // stops, answers delayed requests, unmounts; removes the control socket file
+  // Answers delayed requests, unmounts, removes the control socket file. Call it after
+  // run() has returned (stop() first if it is still running on another thread).
+  ~ChaosFs();
   ChaosFs(const ChaosFs&) = delete;
   ChaosFs& operator=(const ChaosFs&) = delete;
 
