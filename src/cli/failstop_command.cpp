@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -132,6 +133,8 @@ int run_schedule(Schedule schedule, const RunCommon& common) {
     auto t = resolve_target(spec);
     if (!t) return fail(kExitUsage, t.error().message());
     if ((*t)->command()) return fail(kExitUsage, "failstop does not launch commands; start it and give --pid");
+    if (auto pids = (*t)->processes(); pids && std::find(pids->begin(), pids->end(), 1) != pids->end())
+      return fail(kExitUsage, (*t)->describe() + " contains pid 1 (init): refusing to fail the host's init");
     targets.push_back({name, std::move(*t)});
   }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> events(nullptr, &std::fclose);

@@ -124,6 +124,9 @@ Result<FailureId> Session::fail(Target& target, const FailureOptions& options) {
   // server and its workers); cgroup targets list everything already.
   Result<std::vector<pid_t>> pids = with_descendants(*listed);
   if (pids->empty()) return Error(fmt::format("{} has no running process", target.describe()));
+  // The host's init: freezing or killing it takes the whole machine down.
+  if (std::find(pids->begin(), pids->end(), 1) != pids->end())
+    return Error(fmt::format("{} contains pid 1 (init): refusing", target.describe()));
   for (pid_t self : {::getpid(), guard_pid()})
     if (std::find(pids->begin(), pids->end(), self) != pids->end())
       return Error(fmt::format("{} contains syschaos itself (pid {}): refusing", target.describe(), self));

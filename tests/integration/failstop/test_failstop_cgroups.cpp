@@ -132,6 +132,7 @@ TEST(FailstopCgroups, BadInputIsOneLineAndExit2) {
            {bin(), "failstop", "kill", "--pid", "1", "--signal", "NOPE"},
            {bin(), "failstop", "crash", "--pid", "1", "--after-syscall", "nosuchcall:3"},
            {bin(), "failstop", "run", "/nonexistent.yaml"},
+           {bin(), "failstop", "freeze", "--pid", "1"},  // the host's init: refused up front
        }) {
     auto r = run_command(argv);
     EXPECT_EQ(r.exit_code, 2) << argv.back() << ": " << r.err;
