@@ -137,6 +137,7 @@ th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertic
 th{background:var(--bg);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.sig td{font-weight:600}
+table.evidence td:last-child,table.checks td:last-child{min-width:140px}
 table.grid{width:auto;border-collapse:separate;border-spacing:3px}
 table.grid th{background:none;border:none;font-size:12px;text-align:center;padding:2px 4px}
 table.grid th.row{text-align:right;vertical-align:middle;font-family:ui-monospace,"DejaVu Sans Mono",monospace}
@@ -415,6 +416,25 @@ std::string metric_value(const std::string& metric, std::optional<double> v) {
   return esc(format_metric(metric, v));
 }
 
+// A metric name that may wrap at its dots, underscores and braces (and nowhere else), so a
+// long syscall metric does not widen the table.
+std::string metric_name_html(std::string_view metric) {
+  std::string out;
+  size_t start = 0;
+  for (size_t i = 0; i < metric.size(); ++i) {
+    char c = metric[i];
+    if (c == '{' && i > start) {
+      out += esc(metric.substr(start, i - start)) + "<wbr>";
+      start = i;
+    } else if (c == '.' || c == '_' || c == ',') {
+      out += esc(metric.substr(start, i + 1 - start)) + "<wbr>";
+      start = i + 1;
+    }
+  }
+  out += esc(metric.substr(start));
+  return out;
+}
+
 std::string render_evidence(const Verdict& v) {
   std::string out;
   if (!v.evidence.empty()) {
@@ -440,7 +460,7 @@ std::string render_evidence(const Verdict& v) {
       out += fmt::format(
           "<tr{}><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
           "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-          row, esc(ev.metric), metric_value(ev.metric, ev.baseline), metric_value(ev.metric, ev.perturbation),
+          row, metric_name_html(ev.metric), metric_value(ev.metric, ev.baseline), metric_value(ev.metric, ev.perturbation),
           metric_value(ev.metric, ev.recovery), ev.test.empty() ? "–" : esc(ev.test), p_value_text(ev.p_value),
           effect, significant, esc(ev.note));
     }

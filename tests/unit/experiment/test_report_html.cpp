@@ -260,7 +260,7 @@ TEST(ReportHtml, VerdictDetailsAreShown) {
       << "baseline success rate as a percentage";
   EXPECT_NE(html.find("bound 95.0%"), std::string::npos);
   // The syscall errors the experiment injects are significant but expected.
-  EXPECT_NE(html.find("<tr class=\"expected\"><td><code>syscall.errors_per_second{read}</code>"), std::string::npos);
+  EXPECT_NE(html.find("<tr class=\"expected\"><td><code>syscall.<wbr>errors_<wbr>per_<wbr>second<wbr>{read}</code>"), std::string::npos);
   EXPECT_NE(html.find("yes, expected (the fault itself)"), std::string::npos);
   EXPECT_NE(html.find("[0.88, 0.97]"), std::string::npos) << "effect size confidence interval";
   // The judged part of the recovery (from 25 s) is marked on the charts.
