@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,8 @@
 #include "experiment/campaign.hpp"
 #include "experiment/experiment_spec.hpp"
 #include "experiment/verdict.hpp"
+#include "target/launch_target.hpp"
+#include "target/target.hpp"
 
 namespace syschaos::cli {
 
@@ -88,8 +91,22 @@ int run_run(RunOptions& o) {
     }
     return 0;
   }
+  for (const auto& id : o.only) {
+    bool known = std::any_of(spec->experiments.begin(), spec->experiments.end(), [&](const auto& e) { return e.id == id; });
+    if (!known) return fail_usage("--only: no experiment '" + id + "' in " + o.spec_path + " (see --list)");
+  }
   if (::geteuid() != 0)
     return fail_usage("run needs root: it attaches with ptrace and loads BPF programs (try sudo)");
+  // The target must exist before anything is created or started: a typo in a container name
+  // is bad input (exit 2), not a failed campaign with an empty output folder.
+  if (!spec->target.command.empty()) {
+    if (auto t = LaunchTarget::create(spec->target.command); !t) return fail_usage("target.command: " + t.error().message());
+  } else {
+    TargetSpec ts;
+    ts.container = spec->target.container;
+    ts.pid = spec->target.pid;
+    if (auto t = resolve_target(ts); !t) return fail_usage(t.error().message());
+  }
 
   experiment::CampaignOptions co;
   co.output_dir = o.output.empty() ? spec->output : o.output;

@@ -238,7 +238,12 @@ Result<CampaignOutcome> run_campaign(const ExperimentSpec& spec, const CampaignO
   const std::atomic<bool> never{false};
   const std::atomic<bool>& stop = options.stop ? *options.stop : never;
   SYSCHAOS_TRY((*service)->start());
-  SYSCHAOS_TRY((*service)->wait_ready(stop));
+  if (auto r = (*service)->wait_ready(stop); !r) {
+    if (!stop.load()) return r.error();
+    outcome.interrupted = true;  // Ctrl-C while waiting for the target: nothing ran yet
+    outcome.result = campaign;
+    return outcome;
+  }
 
   const double planned_s = std::chrono::duration<double>(spec.phases.baseline + spec.phases.perturbation +
                                                          spec.phases.recovery).count();

@@ -31,11 +31,7 @@ std::string comm_of(pid_t pid) {
 CrashWatch::CrashWatch(ServiceUnderTest& service, std::chrono::steady_clock::time_point clock_zero)
     : service_(service), zero_(clock_zero) {}
 
-CrashWatch::~CrashWatch() {
-  stop();
-  for (auto& w : processes_)
-    if (w.pidfd >= 0) ::close(w.pidfd);
-}
+CrashWatch::~CrashWatch() { stop(); }
 
 double CrashWatch::now_s() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - zero_).count();
@@ -72,9 +68,12 @@ Result<void> CrashWatch::start() {
     // The container's main process and a launched command are reported with their exit
     // status by the checks below; a pidfd only tells that a process is gone.
     if (pid == container_main_ || (launched && pid == *launched)) continue;
-    int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (fd < 0) continue;  // already gone: not this experiment's doing
-    processes_.push_back({pid, comm_of(pid), fd});
+    UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!fd) {
+      if (errno == ESRCH) continue;  // already gone: not this experiment's doing
+      return Error::sys(fmt::format("pidfd_open({}) to watch the target", pid));
+    }
+    processes_.push_back({pid, comm_of(pid), std::move(fd)});
   }
   thread_ = std::thread([this] { loop(); });
   return ok();
@@ -97,7 +96,7 @@ void CrashWatch::loop() {
 void CrashWatch::check_once() {
   for (auto& w : processes_) {
     if (w.gone) continue;
-    pollfd p{w.pidfd, POLLIN, 0};
+    pollfd p{w.pidfd.get(), POLLIN, 0};
     if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP))) {
       w.gone = true;
       CrashEvent e;

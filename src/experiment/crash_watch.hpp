@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "core/unique_fd.hpp"
 #include "experiment/observations.hpp"
 #include "experiment/service_under_test.hpp"
 
@@ -45,7 +46,7 @@ class CrashWatch {
   struct Watched {
     pid_t pid;
     std::string comm;
-    int pidfd;
+    UniqueFd pidfd;
     bool gone = false;
   };
 

@@ -204,7 +204,12 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
   }
   IntervalCollector collector(monitor_writer.get());
   std::thread monitor_thread;
-  if (monitor) monitor_thread = std::thread([&] { (void)monitor->run({&collector}); });
+  std::optional<Error> monitor_error;
+  if (monitor)
+    monitor_thread = std::thread([&] {
+      auto r = monitor->run({&collector});
+      if (!r) monitor_error = r.error();
+    });
 
   const auto zero = Clock::now();
   const double unix_zero = unix_now();
@@ -262,6 +267,7 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
 
   ExperimentObservations obs;
   bool interrupted = false;
+  std::string tool_failure;  // syschaos itself failed: no verdict, the campaign stops
   phase("baseline");
   interrupted = !wait_until(baseline_end, options.stop);
   // Phases are the schedule (requests are placed by when they were scheduled to start);
@@ -272,7 +278,9 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
   if (!interrupted) {
     phase("perturbation");
     double start_s = nominal(baseline_end);
-    if (!rules.empty()) {
+    // The engine attaches for every experiment, a control (no rule) too: being traced costs
+    // the target latency, and a control then measures that cost alone.
+    {
       auto engine_target = service.resolve();
       if (engine_target) {
         FaultEvaluator faults(rules, options.seed);
@@ -285,13 +293,15 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
         auto report = engine->run(**engine_target, faults, eo);
         if (report) {
           for (const auto& st : report->rule_stats) obs.faults_injected += st.fired;
+        } else if (watch.events().empty() && service.health().value_or(true)) {
+          // The target is fine but nothing was injected (it is traced by someone else, ...):
+          // a verdict would judge syschaos's failure as the service's behaviour.
+          tool_failure = "the injection engine failed: " + report.error().message();
         } else {
-          // The target may have died under the fault: the crash watch tells; note the rest.
           result.verdict.warnings.push_back("injection engine: " + report.error().message());
         }
-      } else {
-        result.verdict.warnings.push_back("the target was gone when the perturbation began: " +
-                                          engine_target.error().message());
+      } else if (watch.events().empty()) {
+        tool_failure = "the target could not be resolved for the perturbation: " + engine_target.error().message();
       }
       // The engine ends early when the target exits: the phase still lasts its length.
     }
@@ -311,9 +321,13 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
   auto warnings = std::move(result.verdict.warnings);
   if (http) {
     obs.requests = http->records();
-    // The generator itself failing is not the target's doing: say so next to the verdict.
-    if (auto why = http->failure(); !why.empty()) warnings.push_back("the HTTP load generator stopped: " + why);
+    if (auto why = http->failure(); !why.empty() && tool_failure.empty())
+      tool_failure = "the HTTP load generator failed: " + why;
   }
+  if (monitor_error && tool_failure.empty()) tool_failure = "the syscall monitor failed: " + monitor_error->message();
+  // Missing load or observations would read as an outage of the target: refuse to judge.
+  if (!tool_failure.empty() && !interrupted)
+    return Error(fmt::format("{} (the experiment is not judged; its files are in {})", tool_failure, exp_dir));
   for (auto& iv : collector.take()) {
     MonitorSample s;
     s.start_s = iv.start_unix - unix_zero;
@@ -322,7 +336,9 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
     obs.monitor.push_back(std::move(s));
   }
   obs.crashes = watch.events();
-  obs.target_alive_at_end = service.healthy();
+  // "Unknown" (Docker did not answer) is no evidence of a crash; the crash watch and the
+  // monitor saw the run itself.
+  obs.target_alive_at_end = service.health().value_or(true);
   obs.perturbed_syscalls = perturbed_syscall_names(rules);
 
   result.verdict = judge(spec.hypothesis, obs);

@@ -104,7 +104,14 @@ TargetSection parse_target(const YAML::Node& node) {
   if (kinds != 1) fail("target: give exactly one of container, pid, command");
   if (node["restart"]) t.restart = restart_policy(scalar(node["restart"], "target.restart"));
   if (node["restart_command"]) t.restart_command = scalar(node["restart_command"], "target.restart_command");
-  if (node["ready_url"]) t.ready_url = scalar(node["ready_url"], "target.ready_url");
+  if (node["ready_url"]) {
+    t.ready_url = scalar(node["ready_url"], "target.ready_url");
+    // The readiness probe sends requests too: the same loopback-only rule as the load.
+    HttpWorkloadSpec probe;
+    probe.urls = {t.ready_url};
+    probe.rate_per_s = 1;
+    if (auto v = validate(probe); !v) fail("target.ready_url: " + v.error().message());
+  }
   if (node["ready_timeout"]) t.ready_timeout = duration_of(node["ready_timeout"], "target.ready_timeout");
   if (t.pid && t.restart != RestartPolicy::never && t.restart_command.empty()) {
     // A bare pid cannot be brought back; say so rather than fail in the middle of a campaign.

@@ -36,7 +36,10 @@ class ServiceUnderTest {
   Result<void> restart(const std::atomic<bool>& stop);
   // Waits until the ready URL answers 2xx/3xx (if there is one) within the ready timeout.
   Result<void> wait_ready(const std::atomic<bool>& stop);
-  // The service runs (container running, process alive).
+  // The service runs (container running, process alive); nullopt when that cannot be told
+  // (Docker does not answer).
+  std::optional<bool> health();
+  // health(), with "unknown" taken as not healthy (before an experiment: better restart).
   bool healthy();
   bool can_restart() const;
 

@@ -74,7 +74,13 @@ for id in openat-enoent writev-eio sendfile-delay no-effect worker-killed; do
 done
 grep -q '<svg' "$out/report.html" || fail "report.html has no chart"
 grep -q 'worker-killed' "$out/report.html" || fail "report.html does not show every experiment"
-grep -q 'perturbation' "$TMP/run.out" || fail "no summary table printed"
+for id in openat-enoent writev-eio sendfile-delay no-effect worker-killed; do
+  [[ -s $out/experiments/$id/series.jsonl ]] || fail "no series.jsonl for $id"
+done
+# The summary table: a header and one row per experiment with its verdict.
+grep -q '^perturbation *| HTTP effect *| syscall effect *| verdict' "$TMP/run.out" || fail "no summary table printed"
+[[ $(grep -cE '\| (ok|degraded|outage|crash|no-recovery)' "$TMP/run.out") == 5 ]] ||
+  fail "the summary table does not have one row per experiment"
 # After the crash, restart: on-crash restarted the container before the next experiment.
 grep -q "no-effect: restarted container $CONTAINER" "$SC_ERR" || fail "the container was not restarted after the crash"
 
@@ -84,11 +90,36 @@ check_container_running
 check_not_traced
 
 info "running two experiments again (--only --fresh)"
-"$SYSCHAOS" run "$spec" --output "$TMP/again" --only openat-enoent,no-effect --fresh >/dev/null 2>>"$SC_ERR" ||
+"$SYSCHAOS" run "$spec" --output "$TMP/again" --only openat-enoent,sendfile-delay --fresh >/dev/null 2>>"$SC_ERR" ||
   fail "second run failed"
-for id in openat-enoent no-effect; do
+for id in openat-enoent sendfile-delay; do
   first=$(verdict "$id")
   second=$(jq -r --arg id "$id" '.experiments[] | select(.id == $id) | .verdict.kind' "$TMP/again/results.json")
   [[ $first == "$second" ]] || fail "$id: verdict $first, then $second on the second run"
+done
+# Ctrl-C, then SIGKILL, in the middle of a perturbation: nginx keeps serving, untraced.
+cat >"$TMP/stop.yaml" <<YAML
+target: {container: $CONTAINER}
+workload: {http: {url: "$BASE_URL/4k.bin", rate: 20, timeout: 2s}}
+phases: {baseline: 2s, perturbation: 20s, recovery: 2s}
+experiments: [{id: slow, fault: "sendfile:delay_enter=200ms"}]
+YAML
+for sig in INT KILL; do
+  : >"$SC_ERR"
+  start_syschaos run "$TMP/stop.yaml" --output "$TMP/stop-$sig"
+  for _ in $(seq 100); do grep -q 'perturbation' "$SC_ERR" && break; sleep 0.1; done
+  grep -q 'perturbation' "$SC_ERR" || fail "the perturbation did not start"
+  sleep 2
+  kill -"$sig" "$SC_PID"
+  wait_syschaos 20
+  if [[ $sig == INT ]]; then
+    ((SC_RC == 130)) || fail "after SIGINT syschaos run exited with $SC_RC, expected 130"
+    jq -e '.experiments[0].interrupted == true' "$TMP/stop-$sig/results.json" >/dev/null ||
+      fail "the interrupted experiment was not kept"
+  fi
+  sleep 0.5
+  check_not_traced
+  expect_codes /4k.bin 200 3 "after SIG$sig of syschaos run"
+  check_container_running
 done
 info "PASS"

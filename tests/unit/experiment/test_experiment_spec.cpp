@@ -171,3 +171,23 @@ TEST(Campaign, EtaAndSummaryTable) {
 
 }  // namespace
 }  // namespace syschaos::experiment
+
+namespace syschaos::experiment {
+namespace {
+
+// The examples in docs/ are specs users copy: they must parse, and say what they claim.
+TEST(ExperimentSpecExamples, DocsExamplesParse) {
+  auto demo = load_experiment_spec(PROJECT_SOURCE_DIR "/docs/examples/nginx-demo.yaml");
+  ASSERT_TRUE(demo.ok()) << demo.error().message();
+  EXPECT_EQ(demo->experiments.size(), 11u);
+  EXPECT_EQ(demo->grid_rows.size(), 3u);
+  EXPECT_EQ(demo->grid_columns.size(), 3u);
+  auto matrix = load_experiment_spec(PROJECT_SOURCE_DIR "/docs/examples/chaosorca-matrix.yaml");
+  ASSERT_TRUE(matrix.ok()) << matrix.error().message();
+  EXPECT_EQ(matrix->experiments.size(), 9u * 13 + 1);
+  EXPECT_EQ(matrix->grid_rows.size(), 9u);
+  EXPECT_EQ(matrix->grid_columns.size(), 13u);
+}
+
+}  // namespace
+}  // namespace syschaos::experiment
