@@ -91,9 +91,11 @@ Result<void> save_state(const std::string& path, const RestoreState& state) {
   {
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd) return Error::sys("open " + tmp);
+    // No fsync: the file must survive the death of syschaos, not of the machine (a reboot
+    // leaves no frozen or transient cgroup to restore), and the page cache already gives
+    // that. fsync on a disk-backed /run cost up to 250 ms here, on the failure's path.
     if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
       return Error::sys("write " + tmp);
-    if (::fsync(fd.get()) != 0) return Error::sys("fsync " + tmp);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::sys("rename " + tmp);
   return ok();
