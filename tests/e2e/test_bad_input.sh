@@ -42,6 +42,15 @@ printf 'target: {container: %s}\nworkload: {http: {url: "http://192.0.2.7/", rat
   "$CONTAINER" >"$TMP/remote.yaml"
 expect_usage_error "run: a load aimed off the machine" run "$TMP/remote.yaml"
 expect_usage_error "run: no such spec" run "$TMP/no-such-spec.yaml"
+printf 'target: {container: syschaos-no-such-%s}\nexperiments: [{fault: "read:error=EIO"}]\n' "$$" >"$TMP/nosuch.yaml"
+expect_usage_error "run: unknown container" run "$TMP/nosuch.yaml" --output "$TMP/run-out2"
+[[ ! -e $TMP/run-out2 ]] || fail "run created its output folder for an unknown container"
+printf 'target: {container: %s, ready_url: "http://192.0.2.9/"}\nexperiments: [{fault: "read:error=EIO"}]\n' \
+  "$CONTAINER" >"$TMP/ready.yaml"
+expect_usage_error "run: a readiness probe aimed off the machine" run "$TMP/ready.yaml"
+printf 'target: {container: %s}\nexperiments: [{fault: "read:error=EIO"}]\n' "$CONTAINER" >"$TMP/valid.yaml"
+expect_usage_error "run: --only an unknown experiment" run "$TMP/valid.yaml" --only nosuch --output "$TMP/run-out3"
+[[ ! -e $TMP/run-out3 ]] || fail "run created its output folder for an unknown --only id"
 
 expect_codes / 200 3 "after the rejected runs"
 check_not_traced
