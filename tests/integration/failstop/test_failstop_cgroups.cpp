@@ -85,6 +85,9 @@ TEST(FailstopCgroups, PidTargetGetsATransientCgroupAndGoesHome) {
   EXPECT_EQ(v2_cgroup_of(shell.pid()), home);
   EXPECT_FALSE(path_exists(transient));
   EXPECT_NE(process_state(shell.pid()), 'D');
+  // The shell's children outlive it when it is killed: end them too.
+  for (pid_t pid : fail["pids"].get<std::vector<pid_t>>())
+    if (pid != shell.pid()) ::kill(pid, SIGKILL);
 }
 
 TEST(FailstopCgroups, GuardThawsWhenSyschaosIsKilled) {
