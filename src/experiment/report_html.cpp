@@ -137,7 +137,11 @@ th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertic
 th{background:var(--bg);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.sig td{font-weight:600}
-table.evidence td:last-child,table.checks td:last-child{min-width:140px}
+table.checks td:last-child{min-width:140px}
+td.eff{text-align:right;font-variant-numeric:tabular-nums;max-width:230px}
+td.test{max-width:170px}
+tr.has-note td{border-bottom:none}
+tr.noterow td{padding-top:0;color:var(--muted);font-size:12px;font-weight:normal;font-style:normal}
 table.grid{width:auto;border-collapse:separate;border-spacing:3px}
 table.grid th{background:none;border:none;font-size:12px;text-align:center;padding:2px 4px}
 table.grid th.row{text-align:right;vertical-align:middle;font-family:ui-monospace,"DejaVu Sans Mono",monospace}
@@ -442,7 +446,7 @@ std::string render_evidence(const Verdict& v) {
            "<th class=\"num\" scope=\"col\">baseline</th><th class=\"num\" scope=\"col\">perturbation</th>"
            "<th class=\"num\" scope=\"col\">recovery</th><th scope=\"col\">test</th>"
            "<th class=\"num\" scope=\"col\">p-value</th><th class=\"num\" scope=\"col\">effect</th>"
-           "<th scope=\"col\">significant</th><th scope=\"col\">note</th></tr></thead><tbody>";
+           "<th scope=\"col\">significant</th></tr></thead><tbody>";
     for (const auto& ev : v.evidence) {
       std::string effect = "–";
       if (ev.effect_size && std::isfinite(*ev.effect_size)) {
@@ -455,14 +459,18 @@ std::string render_evidence(const Verdict& v) {
       }
       // An expected difference is the fault itself (errors of the syscall being injected
       // into): shown, but it did not make the experiment degraded.
-      const char* row = ev.significant ? (ev.expected ? " class=\"expected\"" : " class=\"sig\"") : "";
+      std::string row_class = ev.significant ? (ev.expected ? "expected" : "sig") : "";
+      if (!ev.note.empty()) row_class += " has-note";
+      std::string row = row_class.empty() ? "" : " class=\"" + row_class + "\"";
       const char* significant = ev.significant ? (ev.expected ? "yes, expected (the fault itself)" : "yes") : "no";
       out += fmt::format(
           "<tr{}><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-          "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+          "<td class=\"test\">{}</td><td class=\"num\">{}</td><td class=\"eff\">{}</td><td>{}</td></tr>",
           row, metric_name_html(ev.metric), metric_value(ev.metric, ev.baseline), metric_value(ev.metric, ev.perturbation),
           metric_value(ev.metric, ev.recovery), ev.test.empty() ? "–" : esc(ev.test), p_value_text(ev.p_value),
-          effect, significant, esc(ev.note));
+          effect, significant);
+      // The verdict's notes are full sentences: a row of their own under the numbers.
+      if (!ev.note.empty()) out += "<tr class=\"noterow\"><td></td><td colspan=\"7\">" + esc(ev.note) + "</td></tr>";
     }
     out += "</tbody></table>";
   }

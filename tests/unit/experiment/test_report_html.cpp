@@ -260,9 +260,11 @@ TEST(ReportHtml, VerdictDetailsAreShown) {
       << "baseline success rate as a percentage";
   EXPECT_NE(html.find("bound 95.0%"), std::string::npos);
   // The syscall errors the experiment injects are significant but expected.
-  EXPECT_NE(html.find("<tr class=\"expected\"><td><code>syscall.<wbr>errors_<wbr>per_<wbr>second<wbr>{read}</code>"), std::string::npos);
+  EXPECT_NE(html.find("<tr class=\"expected has-note\"><td><code>syscall.<wbr>errors_<wbr>per_<wbr>second<wbr>{read}</code>"), std::string::npos);
   EXPECT_NE(html.find("yes, expected (the fault itself)"), std::string::npos);
   EXPECT_NE(html.find("[0.88, 0.97]"), std::string::npos) << "effect size confidence interval";
+  EXPECT_NE(html.find("<tr class=\"noterow\"><td></td><td colspan=\"7\">errors of the syscall being injected into</td></tr>"),
+            std::string::npos);
   // The judged part of the recovery (from 25 s) is marked on the charts.
   EXPECT_NE(html.find("class=\"band-judged\""), std::string::npos);
   v.recovery_window_start_s.reset();
