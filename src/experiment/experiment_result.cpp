@@ -364,8 +364,43 @@ void from_json(const Json& in, CampaignResult& result) {
 
 // --- files --------------------------------------------------------------------------
 
+namespace {
+
+// Pretty-prints like dump(1), except that the elements of a series' "points" array are
+// written one compact object per line: a 54-experiment campaign has about 20,000 points,
+// and one field per line would make the file half again as large and no easier to read.
+void write_pretty(std::string& out, const Json& value, int indent, bool compact_elements) {
+  const std::string pad(indent, ' ');
+  if (value.is_object() && !value.empty()) {
+    out += "{\n";
+    size_t i = 0;
+    for (auto it = value.begin(); it != value.end(); ++it, ++i) {
+      out += pad + " " + Json(it.key()).dump() + ": ";
+      write_pretty(out, it.value(), indent + 1, it.key() == "points" && it.value().is_array());
+      out += i + 1 < value.size() ? ",\n" : "\n";
+    }
+    out += pad + "}";
+  } else if (value.is_array() && !value.empty()) {
+    out += "[\n";
+    for (size_t i = 0; i < value.size(); ++i) {
+      out += pad + " ";
+      if (compact_elements) out += value[i].dump();
+      else write_pretty(out, value[i], indent + 1, false);
+      out += i + 1 < value.size() ? ",\n" : "\n";
+    }
+    out += pad + "]";
+  } else {
+    out += value.dump();
+  }
+}
+
+}  // namespace
+
 std::string results_json_text(const CampaignResult& campaign) {
-  return Json(campaign).dump(1) + "\n";
+  std::string out;
+  write_pretty(out, Json(campaign), 0, false);
+  out += "\n";
+  return out;
 }
 
 Result<CampaignResult> parse_results_json(const std::string& text) {

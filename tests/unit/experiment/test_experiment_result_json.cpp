@@ -221,6 +221,25 @@ TEST(ResultsJson, TopLevelLayoutIsTheDocumentedOne) {
   EXPECT_EQ(doc.at("grid").at("cells").at(1).at(2), "");
 }
 
+TEST(ResultsJson, TextIsIndentedWithOneSeriesPointPerLine) {
+  CampaignResult c = testing::sample_campaign({"read"}, {"EIO"}, {.phase_s = 2});
+  std::string text = results_json_text(c);
+  EXPECT_EQ(json::parse(text), json(c));  // the same document as nlohmann's own dump
+  EXPECT_EQ(text.rfind("{\n \"complete\": true,\n", 0), 0u) << text.substr(0, 80);
+  // Each of the 6 points on a line of its own, starting with its opening brace.
+  size_t point_lines = 0;
+  for (size_t pos = text.find("\n"); pos != std::string::npos; pos = text.find("\n", pos + 1)) {
+    size_t next = text.find("\n", pos + 1);
+    std::string line = text.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
+    if (line.find("{\"cpu_cores\":") != std::string::npos) {
+      ++point_lines;
+      EXPECT_NE(line.find("\"top_syscalls\":[{"), std::string::npos) << line;
+    }
+  }
+  EXPECT_EQ(point_lines, 6u);
+  EXPECT_EQ(text.back(), '\n');
+}
+
 TEST(ResultsJson, NanAndInfinityBecomeNullAndReadBackAsMissing) {
   CampaignResult c = testing::sample_campaign({"read"}, {"EIO"}, {.phase_s = 2});
   auto& point = c.experiments[0].series.points[0];
