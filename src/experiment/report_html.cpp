@@ -148,6 +148,10 @@ table.grid th.row{text-align:right;vertical-align:middle;font-family:ui-monospac
 table.grid td{border:none;padding:0;text-align:center;min-width:86px}
 table.grid td a,table.grid td span{display:block;padding:7px 6px;border-radius:4px;text-decoration:none;font-size:12px;font-weight:600}
 table.grid td a:hover,table.grid td a:focus{outline:2px solid #0969da;outline-offset:1px}
+.tiles{display:flex;flex-wrap:wrap;gap:6px;margin-bottom:14px}
+.tiles a.tile{display:flex;flex-direction:column;gap:2px;width:200px;padding:8px 10px;border-radius:6px;text-decoration:none;font-size:12px}
+.tiles a.tile b{font-size:13px}
+.tiles a.tile:hover,.tiles a.tile:focus{outline:2px solid #0969da;outline-offset:1px}
 .legend{display:flex;flex-wrap:wrap;gap:10px;font-size:12px;color:var(--muted);margin:4px 0 10px}
 .legend .sw{display:inline-block;width:14px;height:10px;border-radius:2px;vertical-align:-1px;margin-right:4px}
 .sw.pert{background:rgba(244,162,97,.45)}.sw.rec{background:rgba(144,190,109,.35)}.sw.down{background:rgba(85,85,85,.3)}
@@ -568,7 +572,16 @@ std::string render_experiment(const ExperimentResult& e, size_t index) {
 
 std::string render_grid(const CampaignResult& c, const std::map<std::string, const ExperimentResult*>& by_id) {
   const auto& g = c.grid;
-  if (g.syscalls.empty() || g.columns.empty()) return "";
+  if (g.syscalls.empty() || g.columns.empty()) {
+    // No matrix (a list of experiments): one tile per experiment, in run order.
+    if (c.experiments.empty()) return "";
+    std::string out = "<h2 id=\"overview\">Overview</h2><div class=\"tiles\" role=\"list\" aria-label=\"verdict per experiment\">";
+    for (const auto& e : c.experiments)
+      out += fmt::format("<a role=\"listitem\" class=\"tile {}\" href=\"#{}\" title=\"{}\"><span>{}</span><b>{}</b></a>",
+                         verdict_class(e.verdict.kind), anchor(e), esc(e.verdict.summary),
+                         esc(e.name.empty() ? e.id : e.name), verdict_text(e.verdict.kind));
+    return out + "</div>";
+  }
   std::string out = "<h2 id=\"overview\">Overview</h2><table class=\"grid\" aria-label=\"verdict per syscall and "
                     "perturbation\"><thead><tr><th scope=\"col\">syscall</th>";
   for (const auto& col : g.columns) out += "<th scope=\"col\">" + esc(col) + "</th>";

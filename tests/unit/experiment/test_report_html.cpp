@@ -131,6 +131,18 @@ TEST(ReportHtml, GridCellsAreColouredByVerdictAndLinkToTheExperiment) {
   EXPECT_NE(html.find("title=\"did not run: never-ran\">not run</span>"), std::string::npos);
 }
 
+TEST(ReportHtml, WithoutAGridTheOverviewHasATilePerExperiment) {
+  CampaignResult c = small_campaign();
+  c.grid = {};
+  std::string html = render_report_html(c);
+  EXPECT_EQ(html.find("<table class=\"grid\""), std::string::npos);
+  EXPECT_EQ(count(html, "class=\"tile "), c.experiments.size());
+  const auto& e = c.experiments[2];  // outage
+  EXPECT_NE(html.find("<a role=\"listitem\" class=\"tile v-outage\" href=\"#" + html_id("exp-", e.id) + "\""),
+            std::string::npos);
+  EXPECT_NE(html.find("<span>" + escape_html(e.name) + "</span><b>outage</b></a>"), std::string::npos);
+}
+
 TEST(ReportHtml, UserStringsAreInert) {
   CampaignResult c = small_campaign();
   c.name = "<script>alert('campaign')</script>";
