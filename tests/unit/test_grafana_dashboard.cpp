@@ -16,9 +16,8 @@ namespace {
 using nlohmann::json;
 
 std::filesystem::path dashboard_path() {
-  // This file is tests/unit/...; the dashboard lives in docs/ at the repository's top.
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "docs" /
-         "grafana-dashboard.json";
+  // The dashboard lives in docs/ at the repository's top (set by tests/CMakeLists.txt).
+  return std::filesystem::path(PROJECT_SOURCE_DIR) / "docs" / "grafana-dashboard.json";
 }
 
 json load_dashboard() {
