@@ -56,15 +56,6 @@ Result<CampaignState> read_state(const std::string& path) {
   }
 }
 
-std::string iso_utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Each experiment gets its own seed derived from the campaign's, so a resumed or a single
 // (--only) experiment injects exactly as it would have in the full run (splitmix64).
 uint64_t experiment_seed(uint64_t campaign_seed, size_t index) {

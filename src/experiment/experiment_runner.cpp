@@ -35,14 +35,6 @@ double unix_now() {
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
 }
 
-std::string iso_utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Keeps every interval the monitor produces (for the verdict) and writes it to the
 // experiment's monitor.jsonl as it comes.
@@ -129,6 +121,15 @@ const Evidence* find_evidence(const Verdict& verdict, std::string_view metric) {
 }
 
 }  // namespace
+
+std::string iso_utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 EffectSummary summarize_effects(const ExperimentObservations& observations, const Verdict& verdict) {
   EffectSummary effects;

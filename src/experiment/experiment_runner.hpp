@@ -37,6 +37,9 @@ struct ExperimentRunOptions {
 Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const PlannedExperiment& planned,
                                         ServiceUnderTest& service, const ExperimentRunOptions& options);
 
+// Now as ISO-8601 UTC ("2026-11-23T15:04:05Z"), for the started_at fields of results.json.
+std::string iso_utc_now();
+
 // The one-line effects for the summary table, from the verdict's evidence.
 EffectSummary summarize_effects(const ExperimentObservations& observations, const Verdict& verdict);
 
