@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/kcmp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -10,6 +11,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "core/errno_names.hpp"
@@ -193,10 +195,15 @@ bool under_volume(const RepointSpec& spec, const std::string& link) {
 }  // namespace
 
 // The fd's mount comes from fdinfo, not statx: on a dead FUSE mount statx of the file may
-// fail, fdinfo never asks the file system.
+// fail, fdinfo never asks the file system. Working directory and root are per thread (a
+// thread may have an fs_struct of its own), /proc/PID/cwd is only the main thread's.
 bool holds_files_on(pid_t pid, const RepointSpec& spec) {
-  std::string cwd = fmt::format("/proc/{}/cwd", pid);
-  if (on_mount(cwd, spec.from_mnt_id) && under_volume(spec, cwd)) return true;
+  for (pid_t tid : ptrace_engine::threads_of(pid)) {
+    for (const char* what : {"cwd", "root"}) {
+      std::string link = fmt::format("/proc/{}/task/{}/{}", pid, tid, what);
+      if (on_mount(link, spec.from_mnt_id) && under_volume(spec, link)) return true;
+    }
+  }
   for (int fd : fd_numbers(pid))
     if (read_fdinfo(pid, fd).mnt_id == spec.from_mnt_id && under_volume(spec, fmt::format("/proc/{}/fd/{}", pid, fd)))
       return true;
@@ -207,7 +214,34 @@ bool holds_files_on(pid_t pid, const RepointSpec& spec) {
   return false;
 }
 
+std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec) {
+  std::optional<bool> holds;
+  for (pid_t tid : ptrace_engine::threads_of(pid)) {
+    std::string link = fmt::format("/proc/{}/task/{}/root", pid, tid);
+    auto seen = read_link(link);
+    if (!seen) continue;  // exited meanwhile
+    std::string who = fmt::format("pid {} ({}), thread {}", pid, ptrace_engine::thread_comm(pid, pid), tid);
+    if (on_mount(link, spec.from_mnt_id) && under_volume(spec, link))
+      return fmt::format("{} is chrooted into the volume ({}): a mount over the volume does not change a root "
+                         "already inside it, so its files cannot be moved; not supported",
+                         who, *seen);
+    if (*seen != "/") {
+      if (!holds) holds = holds_files_on(pid, spec);
+      if (*holds)
+        return fmt::format("{} is chrooted to {} and holds files on the volume: syschaos re-points paths as the "
+                           "mount namespace's root sees them, not below a chroot; not supported",
+                           who, *seen);
+    }
+  }
+  return std::nullopt;
+}
+
 namespace {
+
+// Do two threads share their fd table? kcmp(KCMP_FILES); unknown (no kcmp) counts as no.
+bool share_fd_table(pid_t a, pid_t b) {
+  return a == b || ::syscall(SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0;
+}
 
 class Mover {
  public:
@@ -266,23 +300,72 @@ class Mover {
     }
   }
 
-  void cwd() {
+  // Each thread whose working directory is on the mount: the main thread first (its cwd is
+  // the process's, shared by every thread created with CLONE_FS, which then follow it and
+  // are skipped), then threads with an fs_struct of their own. The directory is opened once
+  // by the executor (O_PATH) and each thread runs fchdir on it; a thread with an fd table of
+  // its own (kcmp) cannot see that fd and runs chdir(path) instead.
+  void cwds() {
     if (failed_) return;
-    std::string link = fmt::format("/proc/{}/cwd", p_.pid());
-    if (!on_mount(link, spec_.from_mnt_id)) return;
-    auto seen = read_link(link);
-    std::string why;
-    auto path = seen ? new_path(spec_, *seen, &why, p_.pid(), link) : std::nullopt;
-    if (!path) {
-      if (!seen || !why.empty()) leave("cwd: " + (seen ? why : std::string("unreadable")));
-      return;
+    pid_t pid = p_.pid();
+    std::vector<pid_t> order{pid};
+    for (pid_t tid : p_.thread_ids())
+      if (tid != pid) order.push_back(tid);
+    std::map<std::string, int64_t> dir_fds;  // path -> fd in the executor's table
+    for (pid_t tid : order) {
+      if (failed_) break;
+      std::string link = fmt::format("/proc/{}/task/{}/cwd", pid, tid);
+      if (!on_mount(link, spec_.from_mnt_id)) continue;
+      std::string what = tid == pid ? std::string("cwd") : fmt::format("cwd of thread {}", tid);
+      auto seen = read_link(link);
+      std::string why;
+      auto path = seen ? new_path(spec_, *seen, &why, pid, link) : std::nullopt;
+      if (!path) {
+        if (!seen || !why.empty()) leave(what + ": " + (seen ? why : std::string("unreadable")));
+        continue;
+      }
+      Result<int64_t> r = 0;
+      if (share_fd_table(p_.executor(), tid)) {
+        auto fd = dir_fds.find(*path);
+        if (fd == dir_fds.end()) {
+          auto addr = p_.put_string(*path);
+          if (!addr) return fail(addr.error());
+          auto nfd = call(SYS_openat, {static_cast<uint64_t>(AT_FDCWD), *addr,
+                                       static_cast<uint64_t>(O_PATH | O_DIRECTORY | O_CLOEXEC), 0});
+          if (!nfd) break;
+          if (*nfd < 0) {
+            leave(fmt::format("{} ({}): openat: {}", what, *path, errno_text(*nfd)));
+            continue;
+          }
+          fd = dir_fds.emplace(*path, *nfd).first;
+        }
+        r = p_.syscall_in_thread(tid, SYS_fchdir, {static_cast<uint64_t>(fd->second)});
+      } else {
+        auto addr = p_.put_string(*path);
+        if (!addr) return fail(addr.error());
+        r = p_.syscall_in_thread(tid, SYS_chdir, {*addr});
+      }
+      if (!r) {
+        // The executor failing is the process failing; another thread (exited, stopped on
+        // a signal) is left with the reason.
+        if (tid == p_.executor() || p_.executor() == 0) {
+          fail(r.error());
+          break;
+        }
+        leave(fmt::format("{} ({}): {}", what, *path, r.error().message()));
+        continue;
+      }
+      if (*r < 0) {
+        leave(fmt::format("{} ({}): fchdir: {}", what, *path, errno_text(*r)));
+        continue;
+      }
+      if (tid == pid)
+        out_.cwd = true;
+      else
+        ++out_.thread_cwds;
     }
-    auto addr = p_.put_string(*path);
-    if (!addr) return fail(addr.error());
-    auto r = call(SYS_chdir, {*addr});
-    if (!r) return;
-    if (*r < 0) return leave(fmt::format("cwd ({}): chdir: {}", *path, errno_text(*r)));
-    out_.cwd = true;
+    for (const auto& [path, fd] : dir_fds)
+      if (!failed_) (void)call(SYS_close, {static_cast<uint64_t>(fd)});
   }
 
   void mappings() {
@@ -370,6 +453,7 @@ Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec) {
   out.pid = pid;
   out.comm = ptrace_engine::thread_comm(pid, pid);
   if (!holds_files_on(pid, spec)) return out;
+  if (auto why = repoint_refusal(pid, spec)) return Error(*why, EOPNOTSUPP);
   auto stopped = StoppedProcess::stop(pid);
   if (!stopped) return stopped.error();
   out.stopped = true;
@@ -377,7 +461,7 @@ Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec) {
   out.executor_mode = (*stopped)->executor_mode();
   Mover mover(**stopped, spec, out);
   mover.fds();
-  mover.cwd();
+  mover.cwds();
   mover.mappings();
   auto released = (*stopped)->release();
   out.stop_time = (*stopped)->stopped_for();
@@ -388,7 +472,8 @@ Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec) {
 
 std::string describe(const RepointOutcome& o) {
   if (!o.stopped) return fmt::format("pid {} ({}): nothing on the volume, not stopped", o.pid, o.comm);
-  std::string moved = fmt::format("{} fd(s){}, {} mapping(s)", o.fds, o.cwd ? ", cwd" : "", o.mappings);
+  std::string moved = fmt::format("{} fd(s){}{}, {} mapping(s)", o.fds, o.cwd ? ", cwd" : "",
+                                  o.thread_cwds ? fmt::format(", {} thread cwd(s)", o.thread_cwds) : "", o.mappings);
   std::string s = fmt::format("pid {} ({}): stopped {:.3f} ms ({} thread(s), {}); moved {}", o.pid, o.comm,
                               static_cast<double>(o.stop_time.count()) / 1e6, o.threads, o.executor_mode, moved);
   for (const auto& l : o.left) s += "; left " + l;

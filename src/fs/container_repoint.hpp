@@ -6,18 +6,30 @@
 // recovery, would stay on ChaosFS). So, for each process, with every thread held in a ptrace
 // stop (StoppedProcess), syschaos makes the process itself run:
 //   fd:      openat(path, same flags) -> lseek(same offset) -> dup3(new, fd) -> close(new)
-//   cwd:     chdir(path)
+//   cwd:     openat(path, O_PATH | O_DIRECTORY) -> fchdir(new) in EACH thread whose working
+//            directory is on the mount -> close(new). A working directory belongs to a
+//            thread's fs_struct, shared by threads created with CLONE_FS (pthreads) and
+//            private to a thread that called unshare(CLONE_FS) or was cloned without it:
+//            only the thread itself can change it, so the fchdir runs in that thread
+//            (StoppedProcess::syscall_in_thread); threads sharing the fs_struct follow.
 //   mapping: openat(path) -> mmap(same address, length, protection, MAP_FIXED, same offset)
 //            -> close
 // The path is re-resolved inside the process (its root, its mount namespace), so it lands on
 // whatever is mounted at the volume now. What cannot be moved is left alone and reported:
 // deleted files, private mappings holding copied-on-write pages (remapping would lose them),
 // files locked with flock/fcntl (the new open file would not hold the lock).
+//
+// Refused (repoint_refusal): a thread whose root (chroot) is in the volume — mounting over a
+// directory does not change a root already set to it, and the thread could not even name
+// the new mount from inside its root — and a process holding files on the volume whose root
+// is not its mount namespace's root (paths from /proc are namespace paths; the process would
+// resolve them below its chroot).
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,22 +55,31 @@ struct RepointOutcome {
   std::string executor_mode;
   int fds = 0;
   int mappings = 0;
-  bool cwd = false;
+  bool cwd = false;      // the process's working directory (its main thread's)
+  int thread_cwds = 0;   // working directories of threads with an fs_struct of their own
   std::vector<std::string> left;  // what stayed on the old mount, and why
-  size_t moved() const { return static_cast<size_t>(fds + mappings + (cwd ? 1 : 0)); }
+  size_t moved() const { return static_cast<size_t>(fds + mappings + thread_cwds + (cwd ? 1 : 0)); }
 };
 
-// Cheap check without stopping the process: any fd, the cwd or a mapping on the mount?
+// Cheap check without stopping the process: any fd, a thread's cwd or root, or a mapping on
+// the mount?
 // A process that holds nothing there cannot come to hold anything there later except by
 // being handed an fd, so it needs no stop at all.
 bool holds_files_on(pid_t pid, const RepointSpec& spec);
 
+// Why pid cannot be re-pointed (see the top), or nullopt. Cheap, nothing is stopped: meant
+// to be asked for every process of the container before anything is mounted, so that such
+// a target is refused up front.
+std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec);
+
 // Stops pid, moves everything it holds on spec.from_mnt_id (see above), releases it.
-// An Error means the process could not be stopped (gone, traced by someone else); partial
-// moves are reported in `left`, never an error.
+// An Error means the process could not be stopped (gone, traced by someone else) or is
+// refused (repoint_refusal, EOPNOTSUPP, checked before stopping); partial moves are reported
+// in `left`, never an error.
 Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec);
 
-// "pid 1234 (nginx): stopped 0.41 ms (2 threads, in-syscall); moved 3 fd(s), cwd, 1 mapping"
+// "pid 1234 (nginx): stopped 0.41 ms (2 threads, in-syscall); moved 3 fd(s), cwd, 1 thread
+// cwd(s), 1 mapping(s)"
 std::string describe(const RepointOutcome& o);
 
 }  // namespace syschaos::fs

@@ -104,6 +104,31 @@ Result<int> wait_thread(pid_t tid, std::chrono::steady_clock::time_point deadlin
   }
 }
 
+// A call that an interrupt stop cut short (orig >= 0, result a kernel restart code): set
+// the registers up as the kernel's restart step would have with the thread's own registers
+// (arch/x86/kernel/signal.c, no handler to run): pc back over the `syscall` instruction,
+// the number (or restart_syscall) in the number register. orig = -1 keeps a second restart
+// step on the way out (if work is pending then) from applying it twice.
+void restart_interrupted_call(ArchRegs& regs) {
+  if (static_cast<int64_t>(reg_orig_nr(regs)) < 0) return;
+  switch (static_cast<int64_t>(reg_result(regs))) {
+    case kERestartSys:
+    case kERestartNoIntr:
+    case kERestartNoHand:
+      reg_nr(regs) = reg_orig_nr(regs);
+      reg_pc(regs) -= kSyscallInsnLen;
+      reg_orig_nr(regs) = static_cast<RegWord>(-1);
+      break;
+    case kERestartRestartBlock:
+      reg_nr(regs) = static_cast<RegWord>(kRestartSyscallNr);
+      reg_pc(regs) -= kSyscallInsnLen;
+      reg_orig_nr(regs) = static_cast<RegWord>(-1);
+      break;
+    default:
+      break;
+  }
+}
+
 bool is_event_stop(int status) { return (status >> 16) == PTRACE_EVENT_STOP; }
 bool is_syscall_stop(int status) {
   return WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) == kSyscallStopSig;
@@ -265,35 +290,35 @@ Result<void> StoppedProcess::step_to_syscall_stop() {
     if (is_syscall_stop(status)) return ok();
     // A signal for the executor on the way to its call: keep it for after detach (handling
     // it now would run the program's handler in the middle of our calls).
-    if (!is_event_stop(status)) executor_signals_.push_back(WSTOPSIG(status));
+    if (!is_event_stop(status)) held_signals_.emplace_back(executor_, WSTOPSIG(status));
   }
 }
 
-Result<void> StoppedProcess::single_step_over_call() {
+Result<void> StoppedProcess::single_step_over_call(pid_t tid) {
   auto deadline = std::chrono::steady_clock::now() + options_.wait_for_stop;
   int sig = 0;
   for (;;) {
-    if (::ptrace(PTRACE_SINGLESTEP, executor_, nullptr, reinterpret_cast<void*>(static_cast<long>(sig))) != 0)
-      return Error::sys(fmt::format("ptrace(PTRACE_SINGLESTEP, {})", executor_));
+    if (::ptrace(PTRACE_SINGLESTEP, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(sig))) != 0)
+      return Error::sys(fmt::format("ptrace(PTRACE_SINGLESTEP, {})", tid));
     sig = 0;
-    auto st = wait_thread(executor_, deadline);
+    auto st = wait_thread(tid, deadline);
     if (!st) return st.error();
     int status = *st;
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      std::erase_if(threads_, [&](const Thread& t) { return t.tid == executor_; });
-      executor_ = 0;
+      std::erase_if(threads_, [&](const Thread& t) { return t.tid == tid; });
+      if (tid == executor_) executor_ = 0;
       return Error(fmt::format("pid {} exited during a remote system call", tgid_), ESRCH);
     }
     if (is_event_stop(status)) continue;
     if (WSTOPSIG(status) == SIGTRAP) {
       // The step's trap comes with the pc just after the instruction; a SIGTRAP with the pc
       // still on it is a real signal that arrived first.
-      auto regs = get_regs(executor_);
+      auto regs = get_regs(tid);
       if (!regs) return regs.error();
       if (reg_pc(*regs) == syscall_insn_ + kSyscallInsnLen) return ok();  // discarded at the next restart
     }
-    // A signal for the executor before the call ran: keep it for after detach.
-    executor_signals_.push_back(WSTOPSIG(status));
+    // A signal for the thread before the call ran: keep it for after detach.
+    held_signals_.emplace_back(tid, WSTOPSIG(status));
   }
 }
 
@@ -320,12 +345,52 @@ Result<int64_t> StoppedProcess::syscall(long nr, std::array<uint64_t, 6> args) {
     SYSCHAOS_TRY(set_regs(executor_, regs));
     // One single-step runs the whole call (the kernel reports the step after the call
     // returns): one round trip instead of an entry and an exit stop.
-    SYSCHAOS_TRY(single_step_over_call());
+    SYSCHAOS_TRY(single_step_over_call(executor_));
   }
   at_entry_stop_ = false;
   auto after = get_regs(executor_);
   if (!after) return after.error();
   return static_cast<int64_t>(reg_result(*after));
+}
+
+Result<int64_t> StoppedProcess::syscall_in_thread(pid_t tid, long nr, std::array<uint64_t, 6> args) {
+  if (tid == executor_) return syscall(nr, args);
+  if (released_ || executor_ == 0) return Error("remote system call on a released process", EINVAL);
+  auto t = std::find_if(threads_.begin(), threads_.end(), [&](const Thread& x) { return x.tid == tid; });
+  if (t == threads_.end() || !t->stopped)
+    return Error(fmt::format("pid {}: thread {} is not held", tgid_, tid), ESRCH);
+  // Stepping from a signal-delivery stop would discard or deliver that signal now.
+  if (t->pending_signal)
+    return Error(fmt::format("pid {}: thread {} is stopped on signal {}; try again", tgid_, tid, t->pending_signal),
+                 EAGAIN);
+  auto saved = get_regs(tid);
+  if (!saved) return saved.error();
+  ArchRegs regs = *saved;
+  // The executor's `syscall` instruction: same address space, and known to be one.
+  reg_pc(regs) = syscall_insn_;
+  reg_nr(regs) = static_cast<RegWord>(nr);
+  reg_orig_nr(regs) = static_cast<RegWord>(-1);
+  set_args(regs, args);
+  SYSCHAOS_TRY(set_regs(tid, regs));
+  auto stepped = single_step_over_call(tid);
+  if (!stepped) return stepped.error();
+  auto after = get_regs(tid);
+  if (!after) return after.error();
+  // Its own registers back at once (a thread is used for one or two calls), with a call the
+  // interrupt cut short set up to restart; doing this again on the restored registers
+  // changes nothing (orig = -1).
+  ArchRegs back = *saved;
+  restart_interrupted_call(back);
+  SYSCHAOS_TRY(set_regs(tid, back));
+  return static_cast<int64_t>(reg_result(*after));
+}
+
+std::vector<pid_t> StoppedProcess::thread_ids() const {
+  std::vector<pid_t> out;
+  if (executor_) out.push_back(executor_);
+  for (const auto& t : threads_)
+    if (t.tid != executor_) out.push_back(t.tid);
+  return out;
 }
 
 Result<uint64_t> StoppedProcess::put_string(const std::string& s) {
@@ -356,27 +421,10 @@ Result<void> StoppedProcess::restore_executor() {
     reg_nr(regs) = reg_orig_nr(regs);
     reg_pc(regs) = syscall_insn_;
     reg_orig_nr(regs) = static_cast<RegWord>(-1);
-  } else if (static_cast<int64_t>(reg_orig_nr(regs)) >= 0) {
+  } else {
     // The interrupt cut a call short. The kernel decided about restarting it when our stop
-    // ended, with our registers; do now what it would have done with the thread's own
-    // (arch/x86/kernel/signal.c, no handler to run). orig = -1 keeps a second restart step
-    // on the way out (if work is pending then) from applying it twice.
-    switch (static_cast<int64_t>(reg_result(regs))) {
-      case kERestartSys:
-      case kERestartNoIntr:
-      case kERestartNoHand:
-        reg_nr(regs) = reg_orig_nr(regs);
-        reg_pc(regs) -= kSyscallInsnLen;
-        reg_orig_nr(regs) = static_cast<RegWord>(-1);
-        break;
-      case kERestartRestartBlock:
-        reg_nr(regs) = static_cast<RegWord>(kRestartSyscallNr);
-        reg_pc(regs) -= kSyscallInsnLen;
-        reg_orig_nr(regs) = static_cast<RegWord>(-1);
-        break;
-      default:
-        break;
-    }
+    // ended, with our registers; do now what it would have done with the thread's own.
+    restart_interrupted_call(regs);
   }
   return set_regs(executor_, regs);
 }
@@ -407,7 +455,7 @@ Result<void> StoppedProcess::release() {
       note(Error::sys(fmt::format("ptrace(PTRACE_DETACH, {})", t.tid)));
   }
   t_release_ = std::chrono::steady_clock::now();
-  for (int sig : executor_signals_) ::syscall(SYS_tgkill, tgid_, executor_, sig);
+  for (const auto& [tid, sig] : held_signals_) ::syscall(SYS_tgkill, tgid_, tid, sig);
   if (mask_saved_) ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   return first_error;
 }

@@ -70,6 +70,18 @@ class StoppedProcess {
   // An Error means the call could not be run at all (the process died, ptrace failed).
   Result<int64_t> syscall(long nr, std::array<uint64_t, 6> args = {});
 
+  // The same, run by thread `tid` of the process instead of the executor: for what belongs
+  // to a thread rather than to the process (a working directory or root of its own after
+  // unshare(CLONE_FS), an fd table of its own after unshare(CLONE_FILES)). The thread jumps
+  // to the executor's `syscall` instruction (same address space), single-steps over it, and
+  // gets its registers back with an interrupted call of its own restarted as the kernel
+  // would have (see above). Errors: tid is not a stopped thread of the process, it is
+  // stopped on a signal (EAGAIN), ptrace failed, it exited.
+  Result<int64_t> syscall_in_thread(pid_t tid, long nr, std::array<uint64_t, 6> args = {});
+
+  // The threads held, the executor first.
+  std::vector<pid_t> thread_ids() const;
+
   // A NUL-terminated copy of s in the process's memory (a scratch page mapped on first use
   // and unmapped by release()); valid until the next put_string() call.
   Result<uint64_t> put_string(const std::string& s);
@@ -99,8 +111,9 @@ class StoppedProcess {
   Result<void> choose_executor();
   // Resumes the executor with PTRACE_SYSCALL and waits for its next syscall stop.
   Result<void> step_to_syscall_stop();
-  // Single-steps the executor over its `syscall` instruction (the whole call runs).
-  Result<void> single_step_over_call();
+  // Single-steps thread tid (set up at syscall_insn_) over the `syscall` instruction (the
+  // whole call runs).
+  Result<void> single_step_over_call(pid_t tid);
   Result<void> restore_executor();
 
   pid_t tgid_;
@@ -115,7 +128,9 @@ class StoppedProcess {
   bool used_entry_ = false;          // the entry stop's own call was already replaced
   bool ran_calls_ = false;           // registers were changed: restore them
   uint64_t syscall_insn_ = 0;        // address of the executor's `syscall` instruction
-  std::vector<int> executor_signals_;  // arrived at the executor while we ran calls
+  // Signals that arrived at a thread (tid, signal) while it ran our calls: sent again after
+  // detach.
+  std::vector<std::pair<pid_t, int>> held_signals_;
   uint64_t scratch_ = 0;
   size_t scratch_size_ = 0;
   bool released_ = false;

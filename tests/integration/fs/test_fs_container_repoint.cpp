@@ -15,12 +15,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
 
+#include "core/unique_fd.hpp"
+#include "fs/chaos_fs.hpp"
 #include "fs/container_repoint.hpp"
+#include "fs/fs_fault_rule.hpp"
 #include "fs/volume_mountinfo.hpp"
 #include "fs/volume_overlay.hpp"
 #include "process_runner.hpp"
@@ -298,6 +302,251 @@ TEST(ContainerRepointUntouched, AProcessTracedBySomeoneElseIsRefusedWithTheReaso
   ::waitpid(tracer, nullptr, 0);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
+}
+
+// ---- Threads with a working directory of their own, under real ChaosFS --------------------
+
+// tests/integration/programs/fs_thread_cwd.c: a worker thread that unshared CLONE_FS and sits
+// in DIR/sub opening the relative path probe.txt every 5 ms; the main thread's cwd is DIR
+// (main-in-volume) or "/".
+class ThreadCwdProgram {
+ public:
+  ThreadCwdProgram(const std::string& dir, bool main_in_volume) {
+    out_path_ = dir + ".thread-cwd.out";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      std::string prog = std::string(TESTPROGS_DIR) + "/fs_thread_cwd";
+      ::execl(prog.c_str(), prog.c_str(), dir.c_str(), main_in_volume ? "main-in-volume" : nullptr, nullptr);
+      ::_exit(127);
+    }
+  }
+  ~ThreadCwdProgram() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    ::unlink(out_path_.c_str());
+  }
+  pid_t pid() const { return pid_; }
+  std::string out() const { return read_file(out_path_); }
+  // The worker's counters from its last "thread ok=N eio=M" line.
+  std::pair<long, long> counts() const {
+    std::istringstream in(out());
+    std::string line;
+    long ok = 0, eio = 0;
+    while (std::getline(in, line)) std::sscanf(line.c_str(), "thread ok=%ld eio=%ld", &ok, &eio);
+    return {ok, eio};
+  }
+  pid_t worker() const {
+    for (const auto& e : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid_)))
+      if (std::stoi(e.path().filename().string()) != pid_) return std::stoi(e.path().filename().string());
+    return 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_;
+};
+
+// ChaosFS served by this test process, mounted over a directory the way `fs inject` does it:
+// on a staging directory first, then cloned and moved over the volume (so that unmounting
+// at the end never touches what is at the volume's path).
+class InProcessChaosFs {
+ public:
+  Result<void> mount_over(const std::string& volume, std::vector<FsFaultRule> rules) {
+    stage_ = volume + ".stage";
+    ::mkdir(stage_.c_str(), 0700);
+    UniqueFd backing(::open(volume.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!backing) return Error::sys("open " + volume);
+    ChaosFsOptions o;
+    o.backing_fd = backing.get();
+    o.mountpoint = stage_;
+    o.seed = 7;
+    o.threads = 2;
+    o.unmount_guardian = false;
+    o.recover_dead_mount = false;
+    o.rules = std::move(rules);
+    auto fs = ChaosFs::mount(o);
+    if (!fs) return fs.error();
+    fs_ = std::move(*fs);
+    server_ = std::thread([this] { (void)fs_->run(); });
+    auto tree = clone_mount(stage_);
+    if (!tree) return tree.error();
+    SYSCHAOS_TRY(detach_mount(stage_));
+    return attach_mount(*tree, volume);
+  }
+  uint64_t failed() const { return fs_->rules().empty() ? 0 : fs_->rules()[0].counters.failed; }
+  ~InProcessChaosFs() {
+    if (fs_) {
+      fs_->stop();
+      if (server_.joinable()) server_.join();
+      fs_.reset();
+    }
+    if (!stage_.empty()) ::rmdir(stage_.c_str());
+  }
+
+ private:
+  std::unique_ptr<ChaosFs> fs_;
+  std::thread server_;
+  std::string stage_;
+};
+
+class ThreadCwdRepoint : public VolumeFixture, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    VolumeFixture::SetUp();
+    ASSERT_EQ(::mkdir((dir_ + "/sub").c_str(), 0755), 0);
+    std::ofstream(dir_ + "/sub/probe.txt") << "probe content\n";
+    std::ofstream(dir_ + "/top.txt") << "top\n";
+  }
+  void TearDown() override {
+    while (::umount2(dir_.c_str(), MNT_DETACH) == 0) {
+    }
+    ::unlink((dir_ + "/sub/probe.txt").c_str());
+    ::unlink((dir_ + "/top.txt").c_str());
+    ::rmdir((dir_ + "/sub").c_str());
+    VolumeFixture::TearDown();
+  }
+  int cwd_mount(pid_t pid, pid_t tid) {
+    auto id = mount_id_of(fmt::format("/proc/{}/task/{}/cwd", pid, tid));
+    return id ? *id : -1;
+  }
+};
+
+TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
+  bool main_in_volume = GetParam();
+  ThreadCwdProgram prog(dir_, main_in_volume);
+  ASSERT_TRUE(eventually([&] { return prog.counts().first >= 20; }, std::chrono::seconds(5))) << prog.out();
+  pid_t worker = prog.worker();
+  ASSERT_GT(worker, 0);
+  auto orig = mount_id_of(dir_);
+  ASSERT_TRUE(orig);
+  ASSERT_EQ(cwd_mount(prog.pid(), worker), *orig);
+  // The worker's cwd is not the process's: /proc/PID/cwd alone would miss it.
+  EXPECT_EQ(std::filesystem::read_symlink(fmt::format("/proc/{}/task/{}/cwd", prog.pid(), worker)).string(),
+            dir_ + "/sub");
+  EXPECT_EQ(std::filesystem::read_symlink(fmt::format("/proc/{}/cwd", prog.pid())).string(),
+            main_in_volume ? dir_ : std::string("/"));
+
+  auto rules = parse_fs_rules("faults:\n  - methods: [open]\n    path: sub/probe.txt\n    fault: EIO\n");
+  ASSERT_TRUE(rules) << rules.error().message();
+  InProcessChaosFs chaos;
+  auto mounted = chaos.mount_over(dir_, std::move(*rules));
+  ASSERT_TRUE(mounted) << mounted.error().message();
+  auto top = mount_id_of(dir_);
+  ASSERT_TRUE(top);
+  ASSERT_NE(*top, *orig);
+
+  // Armed, but the worker's relative opens still resolve on the covered mount: no EIO.
+  long ok0 = prog.counts().first;
+  ASSERT_TRUE(eventually([&] { return prog.counts().first >= ok0 + 40; }, std::chrono::seconds(5)));
+  EXPECT_EQ(prog.counts().second, 0);
+  EXPECT_EQ(chaos.failed(), 0u);
+  EXPECT_TRUE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
+  EXPECT_EQ(repoint_refusal(prog.pid(), RepointSpec{*orig, dir_, false}), std::nullopt);
+
+  auto moved = repoint_process(prog.pid(), RepointSpec{*orig, dir_, false});
+  ASSERT_TRUE(moved) << moved.error().message();
+  std::fprintf(stderr, "there: %s\n", describe(*moved).c_str());
+  EXPECT_EQ(moved->threads, 2u);
+  EXPECT_EQ(moved->thread_cwds, 1);
+  EXPECT_EQ(moved->cwd, main_in_volume);
+  EXPECT_TRUE(moved->left.empty()) << describe(*moved);
+  EXPECT_NE(describe(*moved).find("1 thread cwd(s)"), std::string::npos) << describe(*moved);
+  EXPECT_EQ(cwd_mount(prog.pid(), worker), *top);
+  EXPECT_EQ(cwd_mount(prog.pid(), prog.pid()), main_in_volume ? *top : *mount_id_of("/"));
+  EXPECT_FALSE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
+
+  // Its relative opens now go through ChaosFS: the rule fires, the worker counts EIO.
+  ASSERT_TRUE(eventually([&] { return prog.counts().second >= 10; }, std::chrono::seconds(5))) << prog.out();
+  EXPECT_GE(chaos.failed(), 10u);
+
+  // Recovery, rule still armed: ChaosFS off the volume, every thread moved back.
+  ASSERT_TRUE(detach_mount(dir_));
+  auto back = repoint_process(prog.pid(), RepointSpec{*top, dir_, true});
+  ASSERT_TRUE(back) << back.error().message();
+  std::fprintf(stderr, "back: %s\n", describe(*back).c_str());
+  EXPECT_EQ(back->thread_cwds, 1);
+  EXPECT_EQ(back->cwd, main_in_volume);
+  EXPECT_TRUE(back->left.empty()) << describe(*back);
+  EXPECT_EQ(cwd_mount(prog.pid(), worker), *orig);
+  EXPECT_FALSE(holds_files_on(prog.pid(), RepointSpec{*top, dir_, true}));
+  // From now on nothing reaches ChaosFS: its counter stands still while the worker's opens
+  // succeed on the volume again.
+  uint64_t failed_at_restore = chaos.failed();
+  long ok1 = prog.counts().first;
+  ASSERT_TRUE(eventually([&] { return prog.counts().first >= ok1 + 60; }, std::chrono::seconds(5))) << prog.out();
+  EXPECT_EQ(chaos.failed(), failed_at_restore);
+  EXPECT_EQ(prog.out().find("ERROR"), std::string::npos) << prog.out();
+  EXPECT_EQ(syschaos::testing::tracer_pid(prog.pid()), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(MainThreadCwd, ThreadCwdRepoint, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "MainCwdInVolumeToo" : "MainCwdElsewhere"; });
+
+// A process chrooted into the volume cannot be re-pointed (a mount over a directory does not
+// change a root already set to it): refused with the reason, without being stopped.
+TEST_F(ContainerRepointBusy, AProcessChrootedIntoTheVolumeIsRefusedWithoutBeingStopped) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (::chroot(dir_.c_str()) != 0 || ::chdir("/") != 0) ::_exit(1);
+    char c = 'r';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  auto orig = mount_id_of(dir_);
+  ASSERT_TRUE(orig);
+  RepointSpec spec{*orig, dir_, false};
+  EXPECT_TRUE(holds_files_on(child, spec));
+  auto why = repoint_refusal(child, spec);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("chrooted into the volume"), std::string::npos) << *why;
+  auto out = repoint_process(child, spec);
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().sys_errno(), EOPNOTSUPP);
+  EXPECT_EQ(syschaos::testing::tracer_pid(child), 0);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+}
+
+// Chrooted elsewhere: refused only if it holds files on the volume (its paths are below its
+// chroot, not the namespace's root).
+TEST_F(ContainerRepointBusy, AProcessChrootedElsewhereIsRefusedOnlyIfItHoldsFilesOnTheVolume) {
+  auto orig = mount_id_of(dir_);
+  ASSERT_TRUE(orig);
+  RepointSpec spec{*orig, dir_, false};
+  for (bool hold : {false, true}) {
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t child = ::fork();
+    if (child == 0) {
+      if (hold && ::open((dir_ + "/data.txt").c_str(), O_RDONLY) < 0) ::_exit(1);
+      if (::chroot("/usr") != 0 || ::chdir("/") != 0) ::_exit(1);
+      char c = 'r';
+      if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+      for (;;) ::pause();
+    }
+    ::close(ready[1]);
+    char c;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    auto why = repoint_refusal(child, spec);
+    if (hold) {
+      ASSERT_TRUE(why);
+      EXPECT_NE(why->find("chrooted to /usr"), std::string::npos) << *why;
+    } else {
+      EXPECT_EQ(why, std::nullopt) << *why;
+      EXPECT_FALSE(holds_files_on(child, spec));
+    }
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    ::close(ready[0]);
+  }
 }
 
 }  // namespace
