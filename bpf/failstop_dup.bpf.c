@@ -4,7 +4,10 @@
  * the kernel detaches when syschaos dies): a packet whose source endpoint belongs to the
  * target is cloned onto the same interface's egress with bpf_clone_redirect, then the
  * original goes on. The clone comes back through this program; a mark bit set on it just
- * before cloning tells it apart, and is cleared so that nothing downstream sees it. */
+ * before cloning tells it apart, and is cleared so that nothing downstream sees it.
+ * An interface lives in one network namespace (user space attaches to the target's and sets
+ * iface_netns to its cookie): endpoints are keyed by namespace as in failstop_net, and only
+ * those of the interface's namespace can match. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_endian.h>
@@ -23,6 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define DUP_MARK 0x5ca0000u /* bits of skb->mark syschaos borrows for a moment */
 
 __u32 dup_threshold = 0; /* duplicate when rand32 < threshold */
+__u64 iface_netns = 0;   /* cookie of the network namespace of the interface */
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -78,6 +82,7 @@ static __always_inline int source_endpoint(struct __sk_buff *skb, struct fs_endp
   __u16 port;
   if (bpf_skb_load_bytes(skb, l4, &port, sizeof(port))) return -1;
   e->port = port;
+  e->netns = iface_netns;
   return 0;
 }
 

@@ -17,8 +17,29 @@
  *     target_level), which also catches sockets opened since user space last looked.
  * A packet between two sockets of this host passes an egress hook and then an ingress hook;
  * it must be decided once, so endpoint matches are decided at egress, and ingress decides
- * only what egress could not have matched: packets from another host, and loopback packets
- * whose only match is the receiving socket's cgroup. */
+ * only what egress could not have matched: packets from another host or namespace, and
+ * loopback packets whose only match is the receiving socket's cgroup.
+ *
+ * Network namespaces. An endpoint is (namespace, proto, address, port): two containers with
+ * their own namespaces may both listen on 127.0.0.1:80, and only the target's must be hit.
+ * Every packet is looked up with bpf_get_netns_cookie(skb) (allowed in cgroup_skb programs;
+ * the namespace of the socket the hook runs for, i.e. of the device too), which user space
+ * learns for each of the target's namespaces with getsockopt(SO_NETNS_COOKIE) on a socket
+ * made in it. This keeps the peers' view intact in every case:
+ *   - in the target's namespace, its packets (and the kernel's answers for its dead
+ *     sockets: RST, TIME_WAIT ACK, sent by a control socket of that namespace) are dropped at
+ *     egress, before they reach lo or a veth; packets to it from sockets of that namespace
+ *     are dropped at egress too (destination match, same namespace);
+ *   - packets to it from another namespace (a veth) are seen at egress in the sender's
+ *     namespace, where they match nothing, and dropped at ingress in the target's namespace
+ *     (ingress on a device other than lo: egress could not have decided them). A SYN to a
+ *     dead port has no receiving socket and no ingress hook, but its RST is an egress packet
+ *     of the target's namespace and is dropped there;
+ *   - the same address:port in any other namespace matches nothing.
+ * Loopback never crosses namespaces, so "arrived on lo" still means "decided at egress".
+ * One program at the root of cgroup v2 sees all of this (cgroup BPF follows the socket's
+ * cgroup, whatever its namespace); attaching per target cgroup instead would miss the
+ * peers' sockets and the kernel's control sockets, which are not in the target's cgroup. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_endian.h>
@@ -103,6 +124,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p) {
   if (bpf_skb_load_bytes(skb, l4, pair, sizeof(pair))) return -1;
   p->src.port = pair[0];
   p->dst.port = pair[1];
+  p->src.netns = p->dst.netns = bpf_get_netns_cookie(skb);
   return 0;
 }
 

@@ -7,13 +7,18 @@
 #define FS_MAX_PORTS 64
 #define FS_MAX_CPUS 1024
 
-/* One local endpoint of a target socket: what the target sends from and receives on.
- * An all-zero address is a wildcard (a socket bound to 0.0.0.0 or ::). */
+/* One local endpoint of a target socket: what the target sends from and receives on, in
+ * the network namespace it lives in. Two containers with their own namespaces may both
+ * serve on 127.0.0.1:80: the namespace is part of the key, so that only the target's is hit.
+ * An all-zero address is a wildcard (a socket bound to 0.0.0.0 or ::). No implicit padding:
+ * the struct is a hash key, compared byte for byte. */
 struct fs_endpoint {
+  __u64 netns;   /* network namespace cookie (SO_NETNS_COOKIE, bpf_get_netns_cookie) */
   __u8 family;   /* 4 or 6 */
   __u8 proto;    /* IPPROTO_TCP or IPPROTO_UDP */
   __u16 port;    /* network byte order, as in the packet */
   __u8 addr[16]; /* IPv4 in the first 4 bytes, network byte order */
+  __u32 reserved; /* zero */
 };
 
 /* Directions, as seen from the target. */

@@ -291,7 +291,8 @@ int run_net_fault(const NetFaultOptions& o) {
   std::unique_ptr<Duplication> duplication;
   if (o.duplicate) {
     auto d = Duplication::start(**target, DuplicationOptions{*fraction, o.interface, seed});
-    if (!d) return fail(kExitFailure, d.error().message());
+    // No such interface in the target's network namespace: bad input (nothing attached).
+    if (!d) return fail(d.error().sys_errno() == ENODEV ? kExitUsage : kExitFailure, d.error().message());
     duplication = std::move(*d);
   } else {
     OmissionOptions om;
@@ -360,7 +361,8 @@ void add_net_fault_command(CLI::App& parent, bool duplicate, Action& action) {
   add_common(sub, o->common);
   if (duplicate) {
     sub->add_option("--fraction", o->fraction, "Fraction of outgoing packets sent twice (0..1 or P%)")->required();
-    sub->add_option("--interface", o->interface, "Interface whose egress duplicates (default lo)");
+    sub->add_option("--interface", o->interface,
+                    "Interface whose egress duplicates, in the target's network namespace (default lo)");
   } else {
     sub->add_option("--drop", o->fraction, "Fraction of packets dropped (0..1 or P%)")->required();
     sub->add_option("--direction", o->direction, "in, out or both (default)");

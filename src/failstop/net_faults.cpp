@@ -10,6 +10,7 @@
 
 #include "core/rng.hpp"
 #include "failstop/failstop.hpp"
+#include "failstop/network_namespace.hpp"
 #include "failstop/socket_endpoints.hpp"
 #include "failstop_dup.skel.h"
 #include "failstop_net.h"
@@ -77,12 +78,30 @@ Duplication::Duplication(Target& target, std::unique_ptr<Impl> impl) : target_(t
 Duplication::~Duplication() = default;
 
 Result<std::unique_ptr<Duplication>> Duplication::start(Target& target, const DuplicationOptions& options) {
+  // The interface is the target's: looked up, and attached to, in the network namespace of
+  // its (first) process — `lo` of a container with a namespace of its own is that
+  // container's loopback, and a veth end inside it is found by its name there.
+  auto pids = target.processes();
+  if (!pids) return pids.error();
+  if (pids->empty()) return Error(fmt::format("{} has no running process", target.describe()));
+  auto netns = open_netns_of(pids->front());
+  if (!netns) return netns.error().context(target.describe());
+  auto cookie = netns_cookie(netns->get());
+  if (!cookie) return cookie.error().context(target.describe());
+  auto entered = NetnsEntered::enter(netns->get());
+  if (!entered) return entered.error();
   unsigned ifindex = ::if_nametoindex(options.interface.c_str());
-  if (ifindex == 0) return Error::sys("no such interface: " + options.interface);
+  int lookup_errno = errno;
+  SYSCHAOS_TRY((*entered)->leave());
+  if (ifindex == 0)
+    return Error::sys(fmt::format("no interface {} in the network namespace of {}", options.interface,
+                                  target.describe()),
+                      lookup_errno);
   auto impl = std::make_unique<Impl>();
   impl->skel.reset(failstop_dup_bpf__open());
   if (!impl->skel) return Error::sys("open BPF program failstop_dup");
   impl->skel->bss->dup_threshold = drop_threshold(options.fraction);
+  impl->skel->bss->iface_netns = *cookie;
   if (int err = failstop_dup_bpf__load(impl->skel.get()); err)
     return Error::sys("load BPF program failstop_dup", -err);
   int cpus = libbpf_num_possible_cpus();
@@ -92,9 +111,18 @@ Result<std::unique_ptr<Duplication>> Duplication::start(Target& target, const Du
   uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(impl->skel->maps.rng_state), &zero, states.data(), BPF_ANY) != 0)
     return Error::sys("seed failstop_dup");
+  // The kernel resolves the ifindex in the caller's network namespace: attach from inside.
+  auto inside = NetnsEntered::enter(netns->get());
+  if (!inside) return inside.error();
   int link = bpf_link_create(bpf_program__fd(impl->skel->progs.fs_duplicate), static_cast<int>(ifindex),
                              static_cast<bpf_attach_type>(kBpfTcxEgress), nullptr);
-  if (link < 0) return Error::sys(fmt::format("attach tcx egress to {} (needs Linux 6.6+)", options.interface), -link);
+  if (auto back = (*inside)->leave(); !back) {
+    if (link >= 0) ::close(link);
+    return back.error();
+  }
+  if (link < 0)
+    return Error::sys(fmt::format("attach tcx egress to {} (needs Linux 6.6+)", options.interface),
+                      -link);  // libbpf 1.x returns -errno
   impl->link.fd = link;
   std::unique_ptr<Duplication> dup(new Duplication(target, std::move(impl)));
   SYSCHAOS_TRY(dup->refresh());
@@ -106,14 +134,7 @@ Result<void> Duplication::refresh() {
   if (!endpoints) return endpoints.error();
   int fd = bpf_map__fd(impl_->skel->maps.endpoints);
   uint8_t one = 1;
-  auto key_of = [](const Endpoint& e) {
-    fs_endpoint key{};
-    key.family = e.family;
-    key.proto = e.proto;
-    key.port = htons(e.port);
-    std::memcpy(key.addr, e.addr.data(), sizeof(key.addr));
-    return key;
-  };
+  auto key_of = [](const Endpoint& e) { return endpoint_key(e); };
   for (const Endpoint& e : *endpoints) {
     if (endpoints_.count(e)) continue;
     fs_endpoint key = key_of(e);

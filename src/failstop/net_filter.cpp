@@ -28,14 +28,20 @@ uint32_t drop_threshold(double fraction) {
 
 namespace {
 
-fs_endpoint to_key(const Endpoint& e) {
-  fs_endpoint key{};
+}  // namespace
+
+fs_endpoint endpoint_key(const Endpoint& e) {
+  fs_endpoint key;
+  std::memset(&key, 0, sizeof(key));  // a hash key: every byte counts
+  key.netns = e.netns;
   key.family = e.family;
   key.proto = e.proto;
   key.port = htons(e.port);
   std::memcpy(key.addr, e.addr.data(), sizeof(key.addr));
   return key;
 }
+
+namespace {
 
 // Depth of a cgroup below the v2 root: the "level" bpf_skb_ancestor_cgroup_id counts.
 Result<uint32_t> cgroup_level(const std::string& root, const std::string& dir) {
@@ -110,13 +116,13 @@ Result<void> NetFilter::set_endpoints(const std::set<Endpoint>& endpoints) {
   uint8_t one = 1;
   for (const Endpoint& e : endpoints) {
     if (endpoints_.count(e)) continue;
-    fs_endpoint key = to_key(e);
+    fs_endpoint key = endpoint_key(e);
     if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0)
       return Error::sys("add endpoint " + e.to_string());
   }
   for (const Endpoint& e : endpoints_) {
     if (endpoints.count(e)) continue;
-    fs_endpoint key = to_key(e);
+    fs_endpoint key = endpoint_key(e);
     if (bpf_map_delete_elem(fd, &key) != 0 && errno != ENOENT)
       return Error::sys("remove endpoint " + e.to_string());
   }

@@ -54,3 +54,13 @@ class NetFilter {
 uint32_t drop_threshold(double fraction);
 
 }  // namespace syschaos::failstop
+
+struct fs_endpoint;  // bpf/failstop_net.h
+
+namespace syschaos::failstop {
+
+// The BPF maps' key for an endpoint (bpf/failstop_net.h): namespace cookie, family,
+// protocol, port in network byte order, address; padding zeroed.
+fs_endpoint endpoint_key(const Endpoint& e);
+
+}  // namespace syschaos::failstop

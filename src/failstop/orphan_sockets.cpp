@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/unique_fd.hpp"
+#include "failstop/network_namespace.hpp"
 
 namespace syschaos::failstop {
 
@@ -23,8 +24,11 @@ namespace {
 constexpr unsigned kFinWait1 = 4, kFinWait2 = 5, kLastAck = 9, kClosing = 11;
 constexpr uint32_t kOrphanStates = (1u << kFinWait1) | (1u << kFinWait2) | (1u << kLastAck) | (1u << kClosing);
 
-bool matches(const std::set<Endpoint>& endpoints, uint8_t family, const inet_diag_sockid& id) {
+// `netns` is the cookie of the namespace being scanned: an endpoint of the target in another
+// namespace (the same address:port in another container) is not this socket.
+bool matches(const std::set<Endpoint>& endpoints, uint64_t netns, uint8_t family, const inet_diag_sockid& id) {
   Endpoint e;
+  e.netns = netns;
   e.family = family;
   e.proto = IPPROTO_TCP;
   e.port = ntohs(id.idiag_sport);
@@ -53,7 +57,7 @@ Result<void> send_request(int fd, uint16_t type, uint16_t flags, const inet_diag
 }
 
 // Dumps one family's orphans that match.
-Result<std::vector<inet_diag_msg>> dump(int fd, uint8_t family, const std::set<Endpoint>& endpoints) {
+Result<std::vector<inet_diag_msg>> dump(int fd, uint64_t netns, uint8_t family, const std::set<Endpoint>& endpoints) {
   inet_diag_req_v2 body{};
   body.sdiag_family = family == 4 ? AF_INET : AF_INET6;
   body.sdiag_protocol = IPPROTO_TCP;
@@ -72,7 +76,7 @@ Result<std::vector<inet_diag_msg>> dump(int fd, uint8_t family, const std::set<E
         return Error::sys("sock_diag dump", -err->error);
       }
       auto* msg = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
-      if (msg->idiag_inode == 0 && matches(endpoints, family, msg->id)) found.push_back(*msg);
+      if (msg->idiag_inode == 0 && matches(endpoints, netns, family, msg->id)) found.push_back(*msg);
     }
   }
 }
@@ -101,25 +105,18 @@ Result<void> destroy_one(int fd, uint8_t family, const inet_diag_msg& msg) {
 Result<OrphanScan> destroy_orphans(const std::set<Endpoint>& endpoints, bool destroy, int netns_fd) {
   OrphanScan scan;
   if (endpoints.empty()) return scan;
-  // A netlink socket talks to the namespace it was created in: create it there, then come
-  // back (setns changes only the calling thread).
-  UniqueFd home;
-  if (netns_fd >= 0) {
-    home.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!home) return Error::sys("open /proc/thread-self/ns/net");
-    if (::setns(netns_fd, CLONE_NEWNET) != 0) return Error::sys("setns (target's network namespace)");
-  }
-  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-  int socket_errno = errno;
-  if (home && ::setns(home.get(), CLONE_NEWNET) != 0) return Error::sys("setns (back to syschaos's network namespace)");
-  if (!fd) return Error::sys("socket(NETLINK_SOCK_DIAG)", socket_errno);
+  // A netlink socket talks to the namespace it was created in: create it there.
+  auto fd = socket_in_netns(netns_fd, AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG);
+  if (!fd) return fd.error().context("sock_diag");
+  auto netns = netns_cookie_of_socket(fd->get());
+  if (!netns) return netns.error();
   for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
-    auto found = dump(fd.get(), family, endpoints);
+    auto found = dump(fd->get(), *netns, family, endpoints);
     if (!found) return found.error();
     scan.found += found->size();
     if (!destroy) continue;
     for (const inet_diag_msg& msg : *found) {
-      SYSCHAOS_TRY(destroy_one(fd.get(), family, msg));
+      SYSCHAOS_TRY(destroy_one(fd->get(), family, msg));
       ++scan.destroyed;
     }
   }

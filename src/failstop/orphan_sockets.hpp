@@ -15,7 +15,8 @@
 namespace syschaos::failstop {
 
 // Orphaned (no owning file: inode 0) TCP sockets whose local endpoint is one of
-// `endpoints` (a wildcard endpoint matches any local address with its port).
+// `endpoints` of the namespace scanned (a wildcard endpoint matches any local address with
+// its port; endpoints of other namespaces are ignored).
 struct OrphanScan {
   size_t found = 0;
   size_t destroyed = 0;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 
+#include "failstop/network_namespace.hpp"
 #include "target/proc_files.hpp"
 
 namespace syschaos::failstop {
@@ -17,8 +18,9 @@ std::string Endpoint::to_string() const {
   char text[INET6_ADDRSTRLEN] = {};
   ::inet_ntop(family == 4 ? AF_INET : AF_INET6, addr.data(), text, sizeof(text));
   std::string proto_name = proto == 6 ? "tcp" : proto == 17 ? "udp" : fmt::format("proto{}", proto);
-  if (family == 4) return fmt::format("{} {}:{}", proto_name, text, port);
-  return fmt::format("{}6 [{}]:{}", proto_name, text, port);
+  std::string ns = netns ? fmt::format(" netns {}", netns) : "";
+  if (family == 4) return fmt::format("{} {}:{}{}", proto_name, text, port, ns);
+  return fmt::format("{}6 [{}]:{}{}", proto_name, text, port, ns);
 }
 
 namespace {
@@ -117,7 +119,11 @@ std::set<unsigned long long> socket_inodes(pid_t pid) {
 Result<std::set<Endpoint>> endpoints_of(const std::vector<pid_t>& pids) {
   std::set<Endpoint> out;
   // Processes of one network namespace show the same tables: read each namespace once.
-  std::map<std::string, std::vector<ProcNetSocket>> by_netns;
+  struct Namespace {
+    uint64_t cookie = 0;
+    std::vector<ProcNetSocket> sockets;
+  };
+  std::map<std::string, Namespace> by_netns;
   static const struct {
     const char* file;
     uint8_t family, proto;
@@ -128,18 +134,30 @@ Result<std::set<Endpoint>> endpoints_of(const std::vector<pid_t>& pids) {
     char ns[64] = {};
     ssize_t n = ::readlink(fmt::format("/proc/{}/ns/net", pid).c_str(), ns, sizeof(ns) - 1);
     if (n <= 0) continue;  // gone
-    auto [it, fresh] = by_netns.try_emplace(std::string(ns, static_cast<size_t>(n)));
-    if (fresh) {
+    std::string ns_name(ns, static_cast<size_t>(n));
+    auto it = by_netns.find(ns_name);
+    if (it == by_netns.end()) {
+      // The namespace's cookie, through a handle opened now: if the process has gone, or
+      // has just moved to another namespace, the handle names the one its tables show at
+      // worst a moment later; a process that has gone has no sockets left to match.
+      auto handle = open_netns_of(pid);
+      if (!handle) continue;
+      auto cookie = netns_cookie(handle->get());
+      if (!cookie) return cookie.error().context(fmt::format("network namespace of pid {}", pid));
+      Namespace space;
+      space.cookie = *cookie;
       for (const auto& table : kTables) {
         auto text = read_text_file(fmt::format("/proc/{}/net/{}", pid, table.file));
         if (!text) continue;  // no IPv6, or the process went away
         auto rows = parse_proc_net(*text, table.family, table.proto);
         if (!rows) return rows.error();
-        it->second.insert(it->second.end(), rows->begin(), rows->end());
+        space.sockets.insert(space.sockets.end(), rows->begin(), rows->end());
       }
+      it = by_netns.emplace(ns_name, std::move(space)).first;
     }
-    for (const ProcNetSocket& s : it->second) {
+    for (ProcNetSocket s : it->second.sockets) {
       if (!inodes.count(s.inode) || s.local.port == 0) continue;
+      s.local.netns = it->second.cookie;
       out.insert(s.local);
       // An IPv6 socket also carries IPv4 (unless IPV6_V6ONLY): [::] takes 0.0.0.0 too, and
       // ::ffff:a.b.c.d is a.b.c.d on the wire.

@@ -1,7 +1,8 @@
-// The local endpoints (protocol, address, port) of a set of processes' sockets, from /proc:
-// the socket inodes in /proc/PID/fd, looked up in /proc/PID/net/{tcp,tcp6,udp,udp6} (which
-// show the process's own network namespace). These are what the target sends from and
-// receives on; the BPF filters match packets against them.
+// The local endpoints (network namespace, protocol, address, port) of a set of processes'
+// sockets, from /proc: the socket inodes in /proc/PID/fd, looked up in
+// /proc/PID/net/{tcp,tcp6,udp,udp6} (which show the process's own network namespace). These
+// are what the target sends from and receives on; the BPF filters match packets against
+// them, in that namespace only (see network_namespace.hpp).
 #pragma once
 
 #include <sys/types.h>
@@ -22,9 +23,10 @@ struct Endpoint {
   uint8_t proto = 6;                 // 6 TCP, 17 UDP
   uint16_t port = 0;                 // host byte order
   std::array<uint8_t, 16> addr{};    // network byte order; all zero = wildcard
+  uint64_t netns = 0;                // network namespace cookie; 0 = not known (parsed rows)
 
   auto operator<=>(const Endpoint&) const = default;
-  std::string to_string() const;     // "tcp 127.0.0.1:6379", "udp6 [::]:53"
+  std::string to_string() const;     // "tcp 127.0.0.1:6379", "udp6 [::]:53", "... netns 4097"
 };
 
 // One row of /proc/net/{tcp,udp}[6].
@@ -41,7 +43,8 @@ Result<std::vector<ProcNetSocket>> parse_proc_net(std::string_view text, uint8_t
 // Socket inodes in /proc/PID/fd (the "socket:[N]" links). A process that has gone gives none.
 std::set<unsigned long long> socket_inodes(pid_t pid);
 
-// The local endpoints of every TCP/UDP socket the processes hold.
+// The local endpoints of every TCP/UDP socket the processes hold, each with the cookie of
+// its process's network namespace.
 Result<std::set<Endpoint>> endpoints_of(const std::vector<pid_t>& pids);
 
 }  // namespace syschaos::failstop

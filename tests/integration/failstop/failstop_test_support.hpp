@@ -66,13 +66,15 @@ inline std::string redis_ping(int port) {
   return r.out;
 }
 
-// tcpdump on lo, writing the packets that match `filter` to a file.
+// tcpdump on lo, writing the packets that match `filter` to a file; with `netns`, on the lo
+// of that named network namespace (ip netns exec).
 class Capture {
  public:
-  Capture(const std::string& dir, const std::string& filter)
+  Capture(const std::string& dir, const std::string& filter, const std::string& netns = "")
       : file_(dir + "/capture-" + std::to_string(counter()++) + ".pcap") {
-    proc_ = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{"tcpdump", "-i", "lo", "-nn", "-U", "--immediate-mode", "-w", file_, filter});
+    std::vector<std::string> argv = {"tcpdump", "-i", "lo", "-nn", "-U", "--immediate-mode", "-w", file_, filter};
+    if (!netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", netns});
+    proc_ = std::make_unique<BackgroundProcess>(argv);
     // tcpdump says "listening on lo" once the capture runs.
     eventually([&] { return proc_->err().find("listening on") != std::string::npos; }, std::chrono::seconds(10));
   }

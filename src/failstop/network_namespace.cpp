@@ -1,0 +1,69 @@
+#include "failstop/network_namespace.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+
+namespace syschaos::failstop {
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71  // Linux 5.14; older libc headers lack it
+#endif
+
+Result<std::unique_ptr<NetnsEntered>> NetnsEntered::enter(int netns_fd) {
+  UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!home) return Error::sys("open /proc/thread-self/ns/net");
+  if (::setns(netns_fd, CLONE_NEWNET) != 0) return Error::sys("setns (target's network namespace)");
+  return std::unique_ptr<NetnsEntered>(new NetnsEntered(std::move(home)));
+}
+
+Result<void> NetnsEntered::leave() {
+  if (!home_) return ok();
+  if (::setns(home_.get(), CLONE_NEWNET) != 0) return Error::sys("setns (back to syschaos's network namespace)");
+  home_.reset();
+  return ok();
+}
+
+// A failure to come back cannot be reported from a destructor; callers that care call
+// leave() first. setns to a namespace held open by our own fd does not fail in practice.
+NetnsEntered::~NetnsEntered() { (void)leave(); }
+
+Result<UniqueFd> open_netns_of(pid_t pid) {
+  std::string path = fmt::format("/proc/{}/ns/net", pid);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::sys("open " + path);
+  return fd;
+}
+
+Result<UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int protocol) {
+  std::unique_ptr<NetnsEntered> entered;
+  if (netns_fd >= 0) {
+    auto e = NetnsEntered::enter(netns_fd);
+    if (!e) return e.error();
+    entered = std::move(*e);
+  }
+  UniqueFd fd(::socket(domain, type | SOCK_CLOEXEC, protocol));
+  int socket_errno = errno;
+  if (entered) SYSCHAOS_TRY(entered->leave());
+  if (!fd) return Error::sys("socket", socket_errno);
+  return fd;
+}
+
+Result<uint64_t> netns_cookie_of_socket(int socket_fd) {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  if (::getsockopt(socket_fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0)
+    return Error::sys("getsockopt SO_NETNS_COOKIE (needs Linux 5.14+)");
+  return cookie;
+}
+
+Result<uint64_t> netns_cookie(int netns_fd) {
+  auto fd = socket_in_netns(netns_fd, AF_UNIX, SOCK_DGRAM, 0);
+  if (!fd) return fd.error();
+  return netns_cookie_of_socket(fd->get());
+}
+
+}  // namespace syschaos::failstop
