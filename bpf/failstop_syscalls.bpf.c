@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
-/* syschaos failstop: "fail after the N-th call of a syscall". Counts, in the kernel, one
- * syscall per victim (a group of target processes) on raw_syscalls:sys_enter and wakes
- * user space through a ring buffer at the exact call that reaches N, so that no call is
- * missed however fast the target makes them. The count is per victim: every thread of
- * every process in it (processes it forks join it, as in the syscall monitor).
- * Chosen over seccomp: a seccomp filter can only be installed by the process itself (or at
- * exec), and would change the target; this watches from outside and goes with syschaos. */
+/* syschaos failstop: "fail at the N-th call of a syscall". Counts, in the kernel, one
+ * syscall per victim (a group of target processes) on raw_syscalls:sys_enter. The call
+ * that reaches N stops the victim at once, from here: SIGSTOP to the hitting process
+ * (bpf_send_signal: the whole thread group) and to every other process of the victim
+ * (bpf_send_signal_task, Linux 6.13+), then wakes user space through a ring buffer, which
+ * applies the failure (freeze, crash, kill) and lets the processes go on from the stop.
+ *
+ * Why sys_enter: the stop is requested as the N-th call enters the kernel, so the other
+ * threads and processes are stopped while that call runs, however long it waits. The call
+ * itself still runs (a tracepoint cannot skip it): a call that does not wait completes and
+ * its thread stops on the way back to user space, before the next instruction; a call
+ * that would wait is interrupted by the stop and restarted by the kernel after SIGCONT.
+ * (Stopping at sys_exit would let a waiting N-th call's siblings run on meanwhile.)
+ *
+ * The count is per victim: every thread of every process in it (processes it forks join
+ * it, as in the syscall monitor). Chosen over seccomp: a seccomp filter can only be
+ * installed by the process itself (or at exec), and would change the target; this watches
+ * from outside and goes with syschaos. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
@@ -14,6 +25,15 @@
 #include "failstop_syscalls.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+#define FS_SIGSTOP 19
+
+/* Weak: on a kernel without them (before 6.13 for bpf_send_signal_task) the program still
+ * loads, only the hitting process is stopped in the kernel, and user space stops the
+ * others (the event counts them as missed). */
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, u64 value) __ksym __weak;
 
 /* tgid -> victim index. Seeded by user space; forks add their children. */
 struct {
@@ -42,6 +62,33 @@ struct {
   __uint(max_entries, 4096 * 4);
 } events SEC(".maps");
 
+struct stop_ctx {
+  __u32 victim;
+  __u32 self;
+  __u32 stopped;
+  __u32 missed;
+};
+
+/* For each entry of victim_of: SIGSTOP the other processes of the hit victim. */
+static long stop_member(struct bpf_map *map, __u32 *tgid, __u32 *victim, struct stop_ctx *ctx) {
+  if (*victim != ctx->victim || *tgid == ctx->self) return 0;
+  if (!bpf_send_signal_task || !bpf_task_from_pid || !bpf_task_release) { /* weak: 0 when absent */
+    ctx->missed++;
+    return 0;
+  }
+  struct task_struct *task = bpf_task_from_pid(*tgid);
+  if (!task) {
+    ctx->missed++; /* gone (its entry outlives it) */
+    return 0;
+  }
+  if (bpf_send_signal_task(task, FS_SIGSTOP, PIDTYPE_TGID, 0) == 0)
+    ctx->stopped++;
+  else
+    ctx->missed++;
+  bpf_task_release(task);
+  return 0;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(fs_sys_enter, struct pt_regs *regs, long id) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -55,14 +102,20 @@ int BPF_PROG(fs_sys_enter, struct pt_regs *regs, long id) {
   if (!count) return 0;
   __u64 now = __sync_add_and_fetch(count, 1);
   if (now != w->threshold) return 0;
+  /* Exactly one call per victim gets here. Stop first, report after. */
+  long stop_error = bpf_send_signal(FS_SIGSTOP);
+  struct stop_ctx stop = {.victim = v, .self = tgid};
+  bpf_for_each_map_elem(&victim_of, stop_member, &stop, 0);
   struct fs_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) return 0;
+  if (!e) return 0; /* cannot happen: one event per victim, at most 256 of 40 bytes in 16 KiB */
   e->victim = v;
   e->tgid = tgid;
   e->tid = (__u32)pid_tgid;
-  e->pad = 0;
+  e->stop_error = (__s32)stop_error;
   e->count = now;
   e->ktime_ns = bpf_ktime_get_ns();
+  e->others_stopped = stop.stopped;
+  e->others_missed = stop.missed;
   bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
   return 0;
 }
@@ -76,5 +129,15 @@ int BPF_PROG(fs_fork, struct task_struct *parent, struct task_struct *child) {
   if (ctgid == ptgid) return 0; /* a thread */
   __u32 v = *victim;
   bpf_map_update_elem(&victim_of, &ctgid, &v, BPF_ANY);
+  return 0;
+}
+
+/* A process whose last thread exits leaves its victim, so that a later process reusing its
+ * pid is neither counted nor stopped. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(fs_exit, struct task_struct *task) {
+  if (task->signal->live.counter != 0) return 0; /* other threads go on */
+  __u32 tgid = task->tgid;
+  bpf_map_delete_elem(&victim_of, &tgid);
   return 0;
 }

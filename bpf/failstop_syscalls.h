@@ -10,14 +10,17 @@ struct fs_syscall_watch {
   __u64 threshold; /* fire when the count reaches this */
 };
 
-/* Sent once per victim, by the call that reaches the threshold. */
+/* Sent once per victim, by the call that reaches the threshold, after the victim's
+ * processes have been sent SIGSTOP from the kernel. */
 struct fs_syscall_event {
   __u32 victim;
   __u32 tgid;
   __u32 tid;
-  __u32 pad;
+  __s32 stop_error;     /* bpf_send_signal(SIGSTOP) to the hitting process: 0 or -errno */
   __u64 count;
   __u64 ktime_ns;
+  __u32 others_stopped; /* the victim's other processes sent SIGSTOP from the kernel */
+  __u32 others_missed;  /* ... and those the kernel could not signal (gone, or no kfunc) */
 };
 
 #endif

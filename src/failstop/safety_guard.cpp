@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
 #include "failstop/restore_state.hpp"
+#include "failstop/trigger_stops.hpp"
 
 namespace syschaos::failstop {
 
@@ -63,17 +65,38 @@ Result<std::string> run_guard(int fd, const std::string& state_path) {
     n = ::read(fd, &byte, 1);
   } while (n < 0 && errno == EINTR);
   if (n == 1 && byte == kDismiss) return std::string("dismissed");
-  // EOF (or an error): syschaos is gone without restoring.
+  // EOF (or an error): syschaos is gone without restoring. Thaw and move back first, then
+  // continue what the syscall trigger stopped: a stopped process stays stopped after a
+  // thaw, and a v1-frozen one shows 'D', not 'T', until thawed.
+  // Each part is tried even when the other fails.
+  std::string outcome = "syschaos ended; nothing to restore";
+  std::optional<Error> failed;
   struct stat st {};
-  if (::stat(state_path.c_str(), &st) != 0) return std::string("syschaos ended; nothing to restore");
-  auto state = load_state(state_path);
-  if (!state) return state.error();
-  auto r = restore(*state);
-  if (!r) return r.error();
-  ::unlink(state_path.c_str());
-  return fmt::format("syschaos ended without restoring; the guard thawed {} cgroup(s) and moved back "
-                     "the processes of {} transient cgroup(s)",
-                     state->frozen.size(), state->moved.size());
+  if (::stat(state_path.c_str(), &st) == 0) {
+    auto state = load_state(state_path);
+    auto r = state ? restore(*state) : Result<void>(state.error());
+    if (r) {
+      ::unlink(state_path.c_str());
+      outcome = fmt::format("syschaos ended without restoring; the guard thawed {} cgroup(s) and moved back "
+                            "the processes of {} transient cgroup(s)",
+                            state->frozen.size(), state->moved.size());
+    } else {
+      failed = r.error();
+    }
+  }
+  std::string stops_path = trigger_stops_path(state_path);
+  if (::stat(stops_path.c_str(), &st) == 0) {
+    auto stops = load_trigger_stops(stops_path);
+    if (stops) {
+      size_t continued = continue_recorded(*stops);
+      ::unlink(stops_path.c_str());
+      outcome += fmt::format("; continued {} process(es) stopped by the syscall trigger", continued);
+    } else if (!failed) {
+      failed = stops.error();
+    }
+  }
+  if (failed) return *failed;
+  return outcome;
 }
 
 }  // namespace syschaos::failstop

@@ -9,6 +9,11 @@
 // holds. A normal stop restores first and then dismisses the guard with one byte; any other
 // end of syschaos closes the pipe (EOF), and the guard restores from the state file.
 //
+// The N-th-syscall trigger stops its victims with SIGSTOP from the kernel at the hit; the
+// processes it may have stopped are listed in `<owner>.stops` next to the state file
+// (trigger_stops.hpp). On EOF the guard also sends SIGCONT to those that are stopped, after
+// the thaw, so a SIGKILL of syschaos right after a hit leaves the target running.
+//
 // The guard runs in its own process group and ignores SIGINT/SIGTERM/SIGHUP, so a Ctrl-C
 // or a `kill` aimed at syschaos does not take it down too. If the guard itself is killed as
 // well, `syschaos failstop restore` (or the next `syschaos failstop` run) does the same.
@@ -44,7 +49,8 @@ class SafetyGuard {
 };
 
 // The guard's side, run by `syschaos failstop restore --guard-fd FD --state FILE`: waits
-// for the dismissal byte or EOF; on EOF restores the state file (if any) and removes it.
+// for the dismissal byte or EOF; on EOF restores the state file (if any) and removes it,
+// then continues the processes of the trigger's stops file (if any) and removes it.
 // Returns a one-line outcome for the log.
 Result<std::string> run_guard(int fd, const std::string& state_path);
 

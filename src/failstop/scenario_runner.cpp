@@ -1,6 +1,7 @@
 #include "failstop/scenario_runner.hpp"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -8,9 +9,11 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "core/rng.hpp"
 #include "failstop/syscall_trigger.hpp"
+#include "failstop/trigger_stops.hpp"
 
 namespace syschaos::failstop {
 
@@ -31,6 +34,13 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
+
+// Lets processes the kernel stopped at a syscall hit go on (gone ones are skipped).
+void send_continue(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) ::kill(pid, SIGCONT);
+}
+
 }  // namespace
 
 struct ScenarioRunner::Impl {
@@ -42,6 +52,16 @@ struct ScenarioRunner::Impl {
   std::optional<Clock::time_point> end;  // --duration
   std::unique_ptr<SyscallTrigger> syscalls;
   uint32_t next_victim_slot = 0;
+  // The N-th-syscall victims armed so far, and every process recorded for the guard in
+  // `stops_path` (the kernel SIGSTOPs a victim at its hit: see release()).
+  struct ArmedSlot {
+    uint32_t slot = 0;
+    uint64_t threshold = 0;
+    bool handled = false;  // the hit was seen and its processes continued
+  };
+  std::vector<ArmedSlot> armed_slots;
+  std::vector<pid_t> stoppable;
+  std::string stops_path;
   RunReport report;
   bool stopping = false;
   bool open_ended = false;  // a failure with no "for" is on
@@ -66,6 +86,26 @@ struct ScenarioRunner::Impl {
 
   Impl(Session& s, std::vector<NamedTarget>& t, RunOptions o) : session(s), targets(t), options(std::move(o)) {
     rng = Rng(options.seed);
+    stops_path = trigger_stops_path(session.state_path());
+  }
+
+  // Called at every end of run(): stops counting, then continues the victims whose hit the
+  // kernel acted on (SIGSTOP) but that were not handled — the run ended (signal, duration,
+  // an error) between the hit and its failure. Then nothing is stopped by us any more and
+  // the guard's list goes.
+  void release() {
+    if (syscalls) {
+      syscalls->detach();
+      // A program already running on another CPU may still finish its call after the
+      // detach (syscall tracepoints run preemptible): give it time before reading counts.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      for (ArmedSlot& a : armed_slots)
+        if (!a.handled && syscalls->count(a.slot) >= a.threshold) {
+          send_continue(syscalls->members(a.slot));
+          a.handled = true;
+        }
+    }
+    if (!stoppable.empty()) ::unlink(stops_path.c_str());
   }
 
   void emit(nlohmann::json event) {
@@ -161,10 +201,16 @@ struct ScenarioRunner::Impl {
           if (!loaded) return loaded.error();
           syscalls = std::move(*loaded);
         }
-        auto pids = targets[v.target].target->processes();
-        if (!pids) return pids.error();
+        auto listed = targets[v.target].target->processes();
+        if (!listed) return listed.error();
+        // The processes the failure will act on (a pid and its children: Session::fail).
+        std::vector<pid_t> pids = with_descendants(*listed);
+        // The kernel will SIGSTOP them at the hit: the guard must know before it can happen.
+        stoppable.insert(stoppable.end(), pids.begin(), pids.end());
+        SYSCHAOS_TRY(save_trigger_stops(stops_path, stoppable));
         v.slot = next_victim_slot++;
-        SYSCHAOS_TRY(syscalls->watch(v.slot, *pids, t.syscall_nr, t.count));
+        armed_slots.push_back({v.slot, t.count, false});
+        SYSCHAOS_TRY(syscalls->watch(v.slot, pids, t.syscall_nr, t.count));
         break;
       }
     }
@@ -204,6 +250,34 @@ struct ScenarioRunner::Impl {
     return ok();
   }
 
+  // The kernel has stopped the victim at its N-th call (SIGSTOP, bpf/failstop_syscalls.bpf.c).
+  // Applies the failure to the stopped processes, then continues them: a frozen victim is
+  // then frozen (the freezer holds it), not stopped; a killed one gets its signal first.
+  Result<void> fire_at_hit(Victim& v, const Step& step, const SyscallHit& h) {
+    std::vector<pid_t> members = syscalls->members(v.slot);
+    // Processes the kernel could not signal are stopped from here (a little later).
+    if (h.stop_error != 0 || h.others_missed != 0)
+      for (pid_t pid : members) ::kill(pid, SIGSTOP);
+    // The exact members for the guard, in case syschaos dies before the SIGCONT below.
+    stoppable.insert(stoppable.end(), members.begin(), members.end());
+    auto saved = save_trigger_stops(stops_path, stoppable);
+    v.detail = {{"syscall", step.trigger.syscall},
+                {"count", h.count},
+                {"hit_pid", h.tgid},
+                {"hit_tid", h.tid},
+                {"stopped_in_kernel", (h.stop_error == 0 ? 1u : 0u) + h.others_stopped}};
+    if (h.stop_error != 0) v.detail["kernel_stop_error"] = h.stop_error;
+    // Calls counted by the time the failure is applied: the count plus the calls other
+    // threads had already entered when the stop came, plus restarts of interrupted calls.
+    v.detail["count_at_failure"] = syscalls->count(v.slot);
+    Result<void> fired = saved ? fire(v, step, "after_syscall") : Result<void>(saved.error());
+    bool keep_stopped = fired && step.failure.mode == Mode::kKill && is_stop_signal(step.failure.signal);
+    if (!keep_stopped) send_continue(members);
+    for (ArmedSlot& a : armed_slots)
+      if (a.slot == v.slot) a.handled = true;
+    return fired;
+  }
+
   Result<bool> run_fail_step(const Step& step) {
     std::vector<size_t> named;
     for (const std::string& name : step.targets) named.push_back(index_of(name));
@@ -231,10 +305,8 @@ struct ScenarioRunner::Impl {
         SYSCHAOS_TRY(syscalls->drain([&](const SyscallHit& h) { hits.push_back(h); }));
         for (const SyscallHit& h : hits)
           for (Victim& v : victims)
-            if (!v.fired && t.kind == Trigger::Kind::kAfterSyscall && v.slot == h.victim) {
-              v.detail = {{"syscall", t.syscall}, {"count", h.count}, {"hit_pid", h.tgid}, {"hit_tid", h.tid}};
-              SYSCHAOS_TRY(fire(v, step, "after_syscall"));
-            }
+            if (!v.fired && t.kind == Trigger::Kind::kAfterSyscall && v.slot == h.victim)
+              SYSCHAOS_TRY(fire_at_hit(v, step, h));
       }
       for (Victim& v : victims) {
         if (v.fired) continue;
@@ -287,6 +359,12 @@ ScenarioRunner::ScenarioRunner(Session& session, std::vector<NamedTarget>& targe
 ScenarioRunner::~ScenarioRunner() = default;
 
 Result<RunReport> ScenarioRunner::run(const Schedule& schedule) {
+  auto report = run_steps(schedule);
+  impl_->release();
+  return report;
+}
+
+Result<RunReport> ScenarioRunner::run_steps(const Schedule& schedule) {
   Impl& m = *impl_;
   m.start = Clock::now();
   if (m.options.duration) m.end = m.start + *m.options.duration;

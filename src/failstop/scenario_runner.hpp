@@ -45,9 +45,11 @@ class ScenarioRunner {
   ~ScenarioRunner();
   // Runs the steps, then waits for the undo timers (and for --duration, or for a stop when
   // a failure without "for" is still on). Leaves undoing what is left to Session::close().
+  // Whatever ends it, no process is left stopped by an N-th-syscall trigger.
   Result<RunReport> run(const Schedule& schedule);
 
  private:
+  Result<RunReport> run_steps(const Schedule& schedule);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -15,7 +15,7 @@ using SyscallSkeleton = BpfSkeleton<failstop_syscalls_bpf, failstop_syscalls_bpf
 
 struct SyscallTrigger::Impl {
   SyscallSkeleton skel;
-  BpfLink enter, fork;  // after the skeleton: destroyed (detached) first
+  BpfLink enter, fork, exit;  // after the skeleton: destroyed (detached) first
   RingBuffer ring;
   std::vector<SyscallHit> pending;
 };
@@ -27,8 +27,15 @@ namespace {
 int on_event(void* ctx, void* data, size_t size) {
   if (size < sizeof(fs_syscall_event)) return 0;
   auto* e = static_cast<const fs_syscall_event*>(data);
-  static_cast<std::vector<SyscallHit>*>(ctx)->push_back(
-      SyscallHit{e->victim, static_cast<pid_t>(e->tgid), static_cast<pid_t>(e->tid), e->count});
+  SyscallHit hit;
+  hit.victim = e->victim;
+  hit.tgid = static_cast<pid_t>(e->tgid);
+  hit.tid = static_cast<pid_t>(e->tid);
+  hit.count = e->count;
+  hit.stop_error = e->stop_error;
+  hit.others_stopped = e->others_stopped;
+  hit.others_missed = e->others_missed;
+  static_cast<std::vector<SyscallHit>*>(ctx)->push_back(hit);
   return 0;
 }
 }  // namespace
@@ -48,6 +55,8 @@ Result<std::unique_ptr<SyscallTrigger>> SyscallTrigger::load() {
   if (!impl->enter) return Error::sys("attach raw_syscalls:sys_enter");
   impl->fork.reset(bpf_program__attach(impl->skel->progs.fs_fork));
   if (!impl->fork) return Error::sys("attach sched:sched_process_fork");
+  impl->exit.reset(bpf_program__attach(impl->skel->progs.fs_exit));
+  if (!impl->exit) return Error::sys("attach sched:sched_process_exit");
   impl->ring.reset(ring_buffer__new(bpf_map__fd(impl->skel->maps.events), on_event, &impl->pending, nullptr));
   if (!impl->ring) return Error::sys("ring_buffer__new (failstop_syscalls)");
   return std::unique_ptr<SyscallTrigger>(new SyscallTrigger(std::move(impl)));
@@ -84,6 +93,25 @@ uint64_t SyscallTrigger::count(uint32_t victim) const {
   uint64_t value = 0;
   bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.call_counts), &victim, &value);
   return value;
+}
+
+std::vector<pid_t> SyscallTrigger::members(uint32_t victim) const {
+  std::vector<pid_t> out;
+  int fd = bpf_map__fd(impl_->skel->maps.victim_of);
+  uint32_t key = 0, next = 0, value = 0;
+  uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, &value) == 0 && value == victim) out.push_back(static_cast<pid_t>(next));
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+void SyscallTrigger::detach() {
+  impl_->enter.reset();
+  impl_->fork.reset();
+  impl_->exit.reset();
 }
 
 }  // namespace syschaos::failstop

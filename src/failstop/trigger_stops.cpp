@@ -1,0 +1,137 @@
+#include "failstop/trigger_stops.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/unique_fd.hpp"
+#include "failstop/failstop.hpp"
+#include "failstop/restore_state.hpp"
+#include "target/proc_files.hpp"
+
+namespace syschaos::failstop {
+
+std::string trigger_stops_path(const std::string& state_path) {
+  std::string base = state_path.ends_with(".json") ? state_path.substr(0, state_path.size() - 5) : state_path;
+  return base + ".stops";
+}
+
+Result<void> save_trigger_stops(const std::string& path, const std::vector<pid_t>& pids) {
+  // The state directory may not exist yet: the state file is written at the first failure.
+  for (size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    std::string dir = path.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Error::sys("mkdir " + dir);
+  }
+  nlohmann::json j;
+  j["owner"] = ::getpid();
+  j["owner_start"] = process_start_time(::getpid());
+  j["processes"] = nlohmann::json::array();
+  for (pid_t pid : pids)
+    if (unsigned long long start = process_start_time(pid)) j["processes"].push_back({{"pid", pid}, {"start", start}});
+  std::string text = j.dump() + "\n";
+  std::string tmp = path + ".tmp";
+  {
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) return Error::sys("open " + tmp);
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      return Error::sys("write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::sys("rename " + tmp);
+  return ok();
+}
+
+namespace {
+
+struct StopsFile {
+  pid_t owner = 0;
+  unsigned long long owner_start = 0;
+  std::vector<StoppableProcess> processes;
+};
+
+Result<StopsFile> load_file(const std::string& path) {
+  auto text = read_text_file(path);
+  if (!text) return text.error();
+  try {
+    auto j = nlohmann::json::parse(*text);
+    StopsFile f;
+    f.owner = j.at("owner").get<pid_t>();
+    f.owner_start = j.value("owner_start", 0ULL);
+    for (const auto& p : j.at("processes"))
+      f.processes.push_back({p.at("pid").get<pid_t>(), p.at("start").get<unsigned long long>()});
+    return f;
+  } catch (const std::exception& e) {
+    return Error(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+// The hex mask after `field` in /proc/PID/status ("ShdPnd:\t0000000000040000").
+unsigned long long status_mask(const std::string& status, std::string_view field) {
+  size_t at = status.find(field);
+  if (at == std::string::npos) return 0;
+  return std::strtoull(status.c_str() + at + field.size(), nullptr, 16);
+}
+
+}  // namespace
+
+Result<std::vector<StoppableProcess>> load_trigger_stops(const std::string& path) {
+  auto f = load_file(path);
+  if (!f) return f.error();
+  return f->processes;
+}
+
+bool stopped_or_stopping(pid_t pid) {
+  auto status = read_text_file(fmt::format("/proc/{}/status", pid));
+  if (!status) return false;
+  if (status->find("State:\tT") != std::string::npos) return true;
+  // Stop signals pending for the process: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU.
+  unsigned long long stops = 0;
+  for (int sig : {SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU}) stops |= 1ULL << (sig - 1);
+  return (status_mask(*status, "ShdPnd:") & stops) != 0;
+}
+
+size_t continue_recorded(const std::vector<StoppableProcess>& processes) {
+  std::vector<pid_t> same;
+  for (const StoppableProcess& p : processes)
+    if (p.start != 0 && process_start_time(p.pid) == p.start) same.push_back(p.pid);
+  size_t continued = 0;
+  for (pid_t pid : with_descendants(same))
+    if (stopped_or_stopping(pid) && ::kill(pid, SIGCONT) == 0) ++continued;
+  return continued;
+}
+
+std::vector<std::string> continue_stale_trigger_stops(bool even_live_owners) {
+  std::vector<std::string> lines;
+  std::string dir = state_dir();
+  std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(dir.c_str()), &::closedir);
+  if (!handle) return lines;
+  std::vector<std::string> paths;
+  while (const dirent* entry = ::readdir(handle.get())) {
+    std::string name = entry->d_name;
+    if (name.ends_with(".stops")) paths.push_back(dir + "/" + name);
+  }
+  for (const std::string& path : paths) {
+    auto f = load_file(path);
+    if (!f) {
+      lines.push_back(f.error().message());
+      continue;
+    }
+    RestoreState owner;
+    owner.owner = f->owner;
+    owner.owner_start = f->owner_start;
+    if (!even_live_owners && !owner_gone(owner)) continue;
+    size_t n = continue_recorded(f->processes);
+    ::unlink(path.c_str());
+    lines.push_back(fmt::format("{} (syschaos pid {}): continued {} process(es) stopped by its syscall trigger",
+                                path, f->owner, n));
+  }
+  return lines;
+}
+
+}  // namespace syschaos::failstop

@@ -1,0 +1,221 @@
+// The N-th-syscall trigger is exact: the kernel stops the victim (SIGSTOP from
+// bpf/failstop_syscalls.bpf.c) as its N-th call enters, so the failure lands on a process
+// that has made exactly N calls and has run no instruction after the N-th. The workload
+// (programs/failstop_exact.c) counts, per process, the getppid calls it has begun (before
+// the call) and those that returned to it (after): stopped right after its N-th call it
+// shows begun = N, returned = N - 1. Also: a freeze leaves the target frozen, not stopped,
+// and thaws it; a SIGKILL of syschaos after the hit leaves it running.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <sstream>
+
+#include "failstop_test_support.hpp"
+
+namespace syschaos::testing {
+namespace {
+
+// The workload's counters, read while it is stopped or frozen.
+struct Counters {
+  std::array<uint64_t, 8> v{};
+  uint64_t begun(int process = 0) const { return v[2 * process]; }
+  uint64_t returned(int process = 0) const { return v[2 * process + 1]; }
+};
+
+Counters read_counters(const std::string& path) {
+  Counters c;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (::pread(fd, c.v.data(), sizeof(c.v), 0) != static_cast<ssize_t>(sizeof(c.v))) c.v.fill(0);
+    ::close(fd);
+  }
+  return c;
+}
+
+nlohmann::json first_event(const std::string& path, const std::string& kind) {
+  for (const auto& e : read_events(path))
+    if (e.is_object() && e.value("event", "") == kind) return e;
+  return {};
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+  for (pid_t child; in >> child;) out.push_back(child);
+  return out;
+}
+
+// One workload and the paths of its counter and go files.
+struct Workload {
+  std::string dir = temp_dir();
+  std::string counters = dir + "/counters", go = dir + "/go", events = dir + "/events.jsonl";
+  std::unique_ptr<BackgroundProcess> proc;
+  std::vector<pid_t> children;
+
+  Workload(const std::string& pace, int processes = 1) {
+    proc = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{prog("failstop_exact"), counters, go, pace, std::to_string(processes)});
+    eventually([&] { return path_exists(counters) && children_of(proc->pid()).size() + 1 == size_t(processes); },
+               std::chrono::seconds(10));
+    children = children_of(proc->pid());
+  }
+  ~Workload() {
+    for (pid_t c : children) ::kill(c, SIGKILL);
+  }
+  pid_t pid() const { return proc->pid(); }
+  Counters now() const { return read_counters(counters); }
+  void start() const { std::ofstream(go).put('x'); }
+  // True when the workload makes calls again (calls returned beyond `than`).
+  bool runs_past(uint64_t than, int process = 0) const {
+    return eventually([&] { return now().returned(process) > than; }, std::chrono::seconds(10));
+  }
+};
+
+std::vector<std::string> failstop(const std::string& mode, pid_t pid, const std::string& spec,
+                                  const std::string& events, std::vector<std::string> more = {}) {
+  std::vector<std::string> argv = {bin(),           "failstop", mode, "--pid", std::to_string(pid),
+                                   "--after-syscall", spec,      "--events", events};
+  argv.insert(argv.end(), more.begin(), more.end());
+  return argv;
+}
+
+bool cgroup_frozen(const std::string& v2_path) {
+  std::string events = read_file("/sys/fs/cgroup/unified" + v2_path + "/cgroup.events");
+  return events.find("frozen 1") != std::string::npos;
+}
+
+// Freeze at the N-th getppid: the workload has begun exactly N calls and got N - 1 back;
+// it is frozen (State S, the cgroup frozen), not stopped (T); it makes no call while frozen,
+// and goes on after --for.
+void freeze_exactly_at(uint64_t n, const std::string& pace) {
+  Workload w(pace);
+  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:" + std::to_string(n), w.events, {"--for", "3s"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();  // armed
+  w.start();
+  ASSERT_TRUE(wait_event(w.events, "fail", 1, std::chrono::seconds(60))) << sc.err();
+  Counters at = w.now();
+  auto fail = first_event(w.events, "fail");
+  EXPECT_EQ(fail.value("count", 0ULL), n);
+  EXPECT_EQ(fail.value("count_at_failure", 0ULL), n) << "calls counted between the hit and the freeze";
+  EXPECT_EQ(fail.value("stopped_in_kernel", 0), 1);
+  EXPECT_EQ(at.begun(), n) << "calls begun by the workload";
+  EXPECT_EQ(at.returned(), n - 1) << "the workload ran on after its N-th call";
+  // Frozen, not stopped: the kernel's SIGSTOP was followed by the freeze, then SIGCONT.
+  EXPECT_TRUE(eventually([&] { return process_state(w.pid()) == 'S'; }, std::chrono::seconds(2)))
+      << "State " << process_state(w.pid());
+  std::string cgroup = v2_cgroup_of(w.pid());
+  EXPECT_NE(cgroup.find("syschaos-failstop-"), std::string::npos) << cgroup;
+  EXPECT_TRUE(cgroup_frozen(cgroup)) << cgroup;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Counters later = w.now();
+  EXPECT_EQ(count_events(w.events, "undo"), 0u) << "the machine is too slow for this test's 3 s freeze";
+  EXPECT_EQ(later.begun(), n);
+  EXPECT_EQ(later.returned(), n - 1);
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  // Thawed: the N-th call's return is seen, and the calls go on.
+  EXPECT_TRUE(w.runs_past(n));
+  EXPECT_NE(process_state(w.pid()), 'T');
+  EXPECT_EQ(v2_cgroup_of(w.pid()).find("syschaos-failstop-"), std::string::npos);
+}
+
+TEST(FailstopExactTrigger, FreezeAtCall300Paced) { freeze_exactly_at(300, "paced"); }
+TEST(FailstopExactTrigger, FreezeAtFirstCall) { freeze_exactly_at(1, "paced"); }
+TEST(FailstopExactTrigger, FreezeAtCall100000TightLoop) { freeze_exactly_at(100000, "tight"); }
+
+TEST(FailstopExactTrigger, CrashAtCall300) {
+  Workload w("paced");
+  BackgroundProcess sc(failstop("crash", w.pid(), "getppid:300", w.events, {"--for", "500ms"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  w.start();
+  EXPECT_EQ(w.proc->wait(std::chrono::seconds(30)), 128 + SIGKILL);
+  EXPECT_EQ(w.now().begun(), 300u);
+  EXPECT_EQ(w.now().returned(), 299u);
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+}
+
+TEST(FailstopExactTrigger, KillTermAtCall300TightLoop) {
+  // The stop comes first, then SIGTERM, then SIGCONT: the pending SIGTERM is acted on
+  // before the workload runs another instruction.
+  Workload w("tight");
+  BackgroundProcess sc(failstop("kill", w.pid(), "getppid:300", w.events, {"--signal", "TERM"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  w.start();
+  EXPECT_EQ(w.proc->wait(std::chrono::seconds(30)), 128 + SIGTERM);
+  EXPECT_EQ(w.now().begun(), 300u);
+  EXPECT_EQ(w.now().returned(), 299u);
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+}
+
+TEST(FailstopExactTrigger, TwoProcessesBothStoppedFromTheKernel) {
+  // A victim of two processes (the workload and the child it forked before arming). The
+  // call that reaches N stops both from the kernel. A call the other process has already
+  // begun then may still complete (it is counted: at most one per other thread); nothing
+  // runs after that.
+  Workload w("paced", 2);
+  ASSERT_EQ(w.children.size(), 1u);
+  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "3s"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  w.start();
+  ASSERT_TRUE(wait_event(w.events, "fail", 1, std::chrono::seconds(60))) << sc.err();
+  Counters at = w.now();
+  auto fail = first_event(w.events, "fail");
+  EXPECT_EQ(fail.value("stopped_in_kernel", 0), 2);
+  uint64_t counted = fail.value("count_at_failure", 0ULL);
+  int hitter = fail.value("hit_pid", 0) == w.pid() ? 0 : 1;
+  EXPECT_EQ(at.begun(hitter), at.returned(hitter) + 1) << "the hitting process ran on after its call";
+  uint64_t begun = at.begun(0) + at.begun(1), returned = at.returned(0) + at.returned(1);
+  EXPECT_GE(counted, 300u);
+  EXPECT_LE(counted, 301u);
+  EXPECT_LE(returned, counted);
+  EXPECT_LE(counted, begun);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Counters later = w.now();
+  EXPECT_EQ(later.v, at.v) << "a process ran while frozen";
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  EXPECT_TRUE(w.runs_past(at.returned(0), 0));
+  EXPECT_TRUE(w.runs_past(at.returned(1), 1));
+}
+
+// SIGKILL of syschaos between the kernel's stop and anything syschaos does about it: the
+// guard continues the target. syschaos is itself stopped before the hit, so the kernel's
+// SIGSTOP is all that happens — this also shows that the stop is the kernel's.
+TEST(FailstopExactTrigger, SigkillOfSyschaosAfterTheHitLeavesTargetRunning) {
+  Workload w("paced");
+  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  sc.signal(SIGSTOP);
+  w.start();
+  ASSERT_TRUE(eventually([&] { return process_state(w.pid()) == 'T'; }, std::chrono::seconds(20)));
+  Counters at = w.now();
+  EXPECT_EQ(at.begun(), 300u);
+  EXPECT_EQ(at.returned(), 299u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(w.now().v, at.v) << "stopped, yet calling";
+  EXPECT_EQ(count_events(w.events, "fail"), 0u);
+  sc.signal(SIGKILL);
+  EXPECT_EQ(sc.wait(), 128 + SIGKILL);
+  EXPECT_TRUE(w.runs_past(300)) << "left stopped after syschaos died";
+  EXPECT_NE(process_state(w.pid()), 'T');
+}
+
+// The same without stopping syschaos: SIGKILL as soon as the workload has begun its N-th
+// call, while syschaos is freezing it (or has just done so).
+TEST(FailstopExactTrigger, SigkillOfSyschaosRightAfterTheHitLeavesTargetRunning) {
+  Workload w("paced");
+  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  w.start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (w.now().begun() < 300 && std::chrono::steady_clock::now() < deadline) {
+  }
+  sc.signal(SIGKILL);
+  EXPECT_EQ(sc.wait(), 128 + SIGKILL);
+  EXPECT_EQ(w.now().begun(), 300u);
+  EXPECT_TRUE(w.runs_past(300)) << "left stopped or frozen after syschaos died";
+  EXPECT_NE(process_state(w.pid()), 'T');
+  EXPECT_EQ(v2_cgroup_of(w.pid()).find("syschaos-failstop-"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace syschaos::testing
