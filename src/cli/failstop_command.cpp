@@ -26,6 +26,7 @@
 #include "failstop/safety_guard.hpp"
 #include "failstop/scenario_runner.hpp"
 #include "failstop/schedule.hpp"
+#include "failstop/trigger_stops.hpp"
 
 namespace syschaos::cli {
 
@@ -388,6 +389,9 @@ int run_restore(const RestoreOptions& o) {
     return 0;
   }
   auto done = restore_stale_states(o.force);
+  // Then what an N-th-syscall trigger stopped from the kernel (SIGCONT after the thaw).
+  auto continued = continue_stale_trigger_stops(o.force);
+  for (const auto& line : continued) std::printf("%s\n", line.c_str());
   int failures = 0;
   for (const auto& r : done) {
     if (r.outcome) {
@@ -398,7 +402,7 @@ int run_restore(const RestoreOptions& o) {
       std::fprintf(stderr, "syschaos: %s: %s\n", r.path.c_str(), r.outcome.error().message().c_str());
     }
   }
-  if (done.empty()) std::printf("nothing to restore (%s holds no state of a dead syschaos)\n", state_dir().c_str());
+  if (done.empty() && continued.empty()) std::printf("nothing to restore (%s holds no state of a dead syschaos)\n", state_dir().c_str());
   return failures ? kExitFailure : 0;
 }
 

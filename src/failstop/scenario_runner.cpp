@@ -368,6 +368,9 @@ Result<RunReport> ScenarioRunner::run_steps(const Schedule& schedule) {
   Impl& m = *impl_;
   m.start = Clock::now();
   if (m.options.duration) m.end = m.start + *m.options.duration;
+  // Like Session::open for the state files: processes an earlier run's trigger stopped and
+  // that neither it nor its guard continued (both killed).
+  for (const std::string& line : continue_stale_trigger_stops()) m.emit({{"event", "restored"}, {"what", line}});
   bool go_on = true;
   for (const Step& step : schedule.steps) {
     if (step.action == Step::Action::kWait) {

@@ -199,6 +199,33 @@ TEST(FailstopExactTrigger, SigkillOfSyschaosAfterTheHitLeavesTargetRunning) {
   EXPECT_NE(process_state(w.pid()), 'T');
 }
 
+// Both syschaos and its guard SIGKILLed after the hit: the target stays stopped until
+// `syschaos failstop restore` (or the next failstop run) continues it.
+TEST(FailstopExactTrigger, RestoreContinuesWhenGuardIsKilledToo) {
+  Workload w("paced");
+  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  std::string err = sc.err();
+  size_t at = err.find("guard pid ");
+  ASSERT_NE(at, std::string::npos) << err;
+  pid_t guard = std::atoi(err.c_str() + at + 10);
+  ASSERT_GT(guard, 1);
+  sc.signal(SIGSTOP);
+  w.start();
+  ASSERT_TRUE(eventually([&] { return process_state(w.pid()) == 'T'; }, std::chrono::seconds(20)));
+  ::kill(guard, SIGKILL);
+  sc.signal(SIGKILL);
+  EXPECT_EQ(sc.wait(), 128 + SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(process_state(w.pid()), 'T') << "continued by whom?";
+  EXPECT_EQ(w.now().returned(), 299u);
+  auto r = run_command({bin(), "failstop", "restore"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("continued 1 process(es) stopped by its syscall trigger"), std::string::npos) << r.out;
+  EXPECT_TRUE(w.runs_past(300)) << "still stopped after failstop restore";
+  EXPECT_NE(process_state(w.pid()), 'T');
+}
+
 // The same without stopping syschaos: SIGKILL as soon as the workload has begun its N-th
 // call, while syschaos is freezing it (or has just done so).
 TEST(FailstopExactTrigger, SigkillOfSyschaosRightAfterTheHitLeavesTargetRunning) {
