@@ -18,9 +18,10 @@ namespace {
 
 // The workload's counters, read while it is stopped or frozen.
 struct Counters {
-  std::array<uint64_t, 8> v{};
+  std::array<uint64_t, 12> v{};
   uint64_t begun(int process = 0) const { return v[2 * process]; }
   uint64_t returned(int process = 0) const { return v[2 * process + 1]; }
+  uint64_t interrupted_sleeps(int process = 0) const { return v[8 + process]; }
 };
 
 Counters read_counters(const std::string& path) {
@@ -197,6 +198,24 @@ TEST(FailstopExactTrigger, SigkillOfSyschaosAfterTheHitLeavesTargetRunning) {
   EXPECT_EQ(sc.wait(), 128 + SIGKILL);
   EXPECT_TRUE(w.runs_past(300)) << "left stopped after syschaos died";
   EXPECT_NE(process_state(w.pid()), 'T');
+}
+
+// A call that waits: the stop interrupts the 300th sleep before it waits, and the kernel
+// restarts it after the freeze (restart_syscall): the workload never sees EINTR.
+TEST(FailstopExactTrigger, WaitingCallIsRestartedNotFailed) {
+  Workload w("paced");
+  BackgroundProcess sc(failstop("freeze", w.pid(), "clock_nanosleep:300", w.events, {"--for", "2s"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  w.start();
+  ASSERT_TRUE(wait_event(w.events, "fail", 1, std::chrono::seconds(60))) << sc.err();
+  Counters at = w.now();
+  EXPECT_EQ(first_event(w.events, "fail").value("count_at_failure", 0ULL), 300u);
+  // Each iteration is getppid then the sleep: held in its 300th sleep.
+  EXPECT_EQ(at.begun(), 300u);
+  EXPECT_EQ(at.returned(), 300u);
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  EXPECT_TRUE(w.runs_past(300));
+  EXPECT_EQ(w.now().interrupted_sleeps(), 0u) << "a sleep failed with EINTR after the stop";
 }
 
 // Both syschaos and its guard SIGKILLed after the hit: the target stays stopped until

@@ -6,9 +6,12 @@
  * processes are stopped or frozen): process i's 8-byte counter 2*i counts the calls it has
  * begun (incremented just before the call), counter 2*i+1 those that returned to it
  * (incremented just after). A process stopped right after its N-th call has returned from
- * the kernel shows begun = N and returned = N - 1: it ran no instruction after the call. */
+ * the kernel shows begun = N and returned = N - 1: it ran no instruction after the call.
+ * Counter 2*4+i counts process i's sleeps (clock_nanosleep, paced) that failed with EINTR:
+ * a stop and SIGCONT must not make a waiting call fail. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +35,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   int paced = strcmp(argv[3], "paced") == 0;
-  size_t size = sizeof(uint64_t) * 2 * MAX_PROCESSES;
+  size_t size = sizeof(uint64_t) * 3 * MAX_PROCESSES;
   /* Written to a temporary name and renamed: the test waits for COUNTER_FILE, and must not
    * see it before it has its full size. */
   char tmp[4096];
@@ -52,13 +55,15 @@ int main(int argc, char **argv) {
   }
   if (me == 0 && rename(tmp, argv[1]) != 0) return 1;
   volatile uint64_t *begun = &counters[2 * me], *returned = &counters[2 * me + 1];
+  volatile uint64_t *interrupted = &counters[2 * MAX_PROCESSES + me];
   struct timespec pause = {0, 1000000};
   struct stat st;
-  while (stat(argv[2], &st) != 0) nanosleep(&pause, NULL);
+  /* poll, not nanosleep: the tests count clock_nanosleep calls from GO on. */
+  while (stat(argv[2], &st) != 0) poll(NULL, 0, 1);
   for (;;) {
     *begun += 1;
     syscall(SYS_getppid); /* not the libc wrapper: one real getppid(2) per iteration */
     *returned += 1;
-    if (paced) nanosleep(&pause, NULL);
+    if (paced && nanosleep(&pause, NULL) != 0) *interrupted += 1;
   }
 }
