@@ -119,6 +119,13 @@ std::string describe_event(const nlohmann::json& e) {
   return e.dump();
 }
 
+void warn_namespace_blind() {
+  std::fprintf(stderr,
+               "syschaos: warning: this kernel's cgroup_skb programs cannot read a packet's network "
+               "namespace (bpf_get_netns_cookie): the target's address:port is matched in every "
+               "namespace, other containers' sockets on the same address:port included\n");
+}
+
 // Resolves targets, opens the session, runs the schedule, undoes everything.
 int run_schedule(Schedule schedule, const RunCommon& common) {
   std::optional<Nanos> duration;
@@ -152,6 +159,10 @@ int run_schedule(Schedule schedule, const RunCommon& common) {
                  r.outcome ? "done" : r.outcome.error().message().c_str());
   std::fprintf(stderr, "syschaos: failstop with seed %llu, %zu step(s), guard pid %d\n",
                static_cast<unsigned long long>(seed), schedule.steps.size(), (*session)->guard_pid());
+  bool crashes = std::any_of(schedule.steps.begin(), schedule.steps.end(), [](const Step& s) {
+    return s.action == Step::Action::kFail && s.failure.mode == Mode::kCrash;
+  });
+  if (crashes && !kernel_matches_namespaces()) warn_namespace_blind();
   RunOptions options;
   options.seed = seed;
   options.duration = duration;
@@ -301,6 +312,7 @@ int run_net_fault(const NetFaultOptions& o) {
     om.drop_in = o.direction != "out" ? *fraction : 0;
     om.ports.insert(o.ports.begin(), o.ports.end());
     om.seed = seed;
+    if (!kernel_matches_namespaces()) warn_namespace_blind();
     auto m = Omission::start(**target, om);
     if (!m) return fail(kExitFailure, m.error().message());
     omission = std::move(*m);

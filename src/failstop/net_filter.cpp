@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -56,6 +57,13 @@ Result<uint32_t> cgroup_level(const std::string& root, const std::string& dir) {
 
 using NetSkeleton = BpfSkeleton<failstop_net_bpf, failstop_net_bpf__destroy>;
 
+bool kernel_matches_namespaces() {
+  // Probed once: whether a cgroup_skb program may call bpf_get_netns_cookie.
+  static const bool aware =
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie, nullptr) == 1;
+  return aware;
+}
+
 struct NetFilter::Impl {
   NetSkeleton skel;
   UniqueFd root_fd;
@@ -74,6 +82,7 @@ Result<std::unique_ptr<NetFilter>> NetFilter::attach(const NetFilterOptions& opt
   bss->drop_threshold[FS_DIR_OUT] = drop_threshold(options.drop_out);
   bss->drop_threshold[FS_DIR_IN] = drop_threshold(options.drop_in);
   bss->port_filter = options.ports.empty() ? 0 : 1;
+  impl->skel->rodata->netns_aware = kernel_matches_namespaces() ? 1 : 0;
   auto root = cgroup_v2_root();
   if (!root) return root.error();
   if (options.cgroup_v2) {
@@ -117,12 +126,21 @@ Result<void> NetFilter::set_endpoints(const std::set<Endpoint>& endpoints) {
   for (const Endpoint& e : endpoints) {
     if (endpoints_.count(e)) continue;
     fs_endpoint key = endpoint_key(e);
+    if (!kernel_matches_namespaces()) key.netns = 0;  // the program sees cookie 0 everywhere
     if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0)
       return Error::sys("add endpoint " + e.to_string());
   }
   for (const Endpoint& e : endpoints_) {
     if (endpoints.count(e)) continue;
     fs_endpoint key = endpoint_key(e);
+    if (!kernel_matches_namespaces()) key.netns = 0;
+    // Without namespaces two endpoints may share a key: keep it while one still needs it.
+    if (!kernel_matches_namespaces() && std::any_of(endpoints.begin(), endpoints.end(), [&](const Endpoint& x) {
+          Endpoint y = x;
+          y.netns = e.netns;
+          return y == e;
+        }))
+      continue;
     if (bpf_map_delete_elem(fd, &key) != 0 && errno != ENOENT)
       return Error::sys("remove endpoint " + e.to_string());
   }

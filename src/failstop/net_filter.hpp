@@ -53,6 +53,12 @@ class NetFilter {
 // Fraction (0..1) -> the BPF program's 32-bit threshold (drop when rand32 < threshold).
 uint32_t drop_threshold(double fraction);
 
+// Whether this kernel lets the cgroup_skb programs read a packet's network namespace
+// (bpf_get_netns_cookie; Linux 6.18 does). When not, the blackhole and omission match a
+// target's address:port in every namespace, as before namespaces were supported; callers
+// warn the user.
+bool kernel_matches_namespaces();
+
 }  // namespace syschaos::failstop
 
 struct fs_endpoint;  // bpf/failstop_net.h
