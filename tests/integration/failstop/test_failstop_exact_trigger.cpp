@@ -218,6 +218,25 @@ TEST(FailstopExactTrigger, WaitingCallIsRestartedNotFailed) {
   EXPECT_EQ(w.now().interrupted_sleeps(), 0u) << "a sleep failed with EINTR after the stop";
 }
 
+// Ctrl-C between the kernel's stop and syschaos's failure: the run ends without a failure
+// and continues the target. syschaos is stopped over the hit, then gets SIGINT and SIGCONT:
+// it sees the stop request before the hit.
+TEST(FailstopExactTrigger, InterruptedBeforeTheFailureContinuesTarget) {
+  Workload w("paced");
+  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
+  sc.signal(SIGSTOP);
+  w.start();
+  ASSERT_TRUE(eventually([&] { return process_state(w.pid()) == 'T'; }, std::chrono::seconds(20)));
+  sc.signal(SIGINT);
+  sc.signal(SIGCONT);
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  EXPECT_EQ(count_events(w.events, "fail"), 0u);
+  EXPECT_EQ(first_event(w.events, "end").value("reason", ""), "signal");
+  EXPECT_TRUE(w.runs_past(300)) << "left stopped by an interrupted run";
+  EXPECT_NE(process_state(w.pid()), 'T');
+}
+
 // Both syschaos and its guard SIGKILLed after the hit: the target stays stopped until
 // `syschaos failstop restore` (or the next failstop run) continues it.
 TEST(FailstopExactTrigger, RestoreContinuesWhenGuardIsKilledToo) {
