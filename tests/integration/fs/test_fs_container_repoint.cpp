@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "core/unique_fd.hpp"
 #include "fs/chaos_fs.hpp"
@@ -306,19 +307,20 @@ TEST(ContainerRepointUntouched, AProcessTracedBySomeoneElseIsRefusedWithTheReaso
 
 // ---- Threads with a working directory of their own, under real ChaosFS --------------------
 
-// tests/integration/programs/fs_thread_cwd.c: a worker thread that unshared CLONE_FS and sits
-// in DIR/sub opening the relative path probe.txt every 5 ms; the main thread's cwd is DIR
-// (main-in-volume) or "/".
+// tests/integration/programs/fs_thread_cwd.c: a worker thread with an fs_struct of its own
+// (unshare(CLONE_FS), or created by clone() without CLONE_FS) that sits in DIR/sub opening
+// the relative path probe.txt every 5 ms; the main thread's cwd is DIR (main-in-volume) or "/".
 class ThreadCwdProgram {
  public:
-  ThreadCwdProgram(const std::string& dir, bool main_in_volume) {
+  ThreadCwdProgram(const std::string& dir, bool main_in_volume, bool clone_no_fs) {
     out_path_ = dir + ".thread-cwd.out";
     pid_ = ::fork();
     if (pid_ == 0) {
       int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(out, 1);
       std::string prog = std::string(TESTPROGS_DIR) + "/fs_thread_cwd";
-      ::execl(prog.c_str(), prog.c_str(), dir.c_str(), main_in_volume ? "main-in-volume" : nullptr, nullptr);
+      ::execl(prog.c_str(), prog.c_str(), dir.c_str(), main_in_volume ? "main-in-volume" : "main-elsewhere",
+              clone_no_fs ? "clone-no-fs" : nullptr, nullptr);
       ::_exit(127);
     }
   }
@@ -391,7 +393,7 @@ class InProcessChaosFs {
   std::string stage_;
 };
 
-class ThreadCwdRepoint : public VolumeFixture, public ::testing::WithParamInterface<bool> {
+class ThreadCwdRepoint : public VolumeFixture, public ::testing::WithParamInterface<std::tuple<bool, bool>> {
  protected:
   void SetUp() override {
     VolumeFixture::SetUp();
@@ -414,8 +416,8 @@ class ThreadCwdRepoint : public VolumeFixture, public ::testing::WithParamInterf
 };
 
 TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
-  bool main_in_volume = GetParam();
-  ThreadCwdProgram prog(dir_, main_in_volume);
+  auto [main_in_volume, clone_no_fs] = GetParam();
+  ThreadCwdProgram prog(dir_, main_in_volume, clone_no_fs);
   ASSERT_TRUE(eventually([&] { return prog.counts().first >= 20; }, std::chrono::seconds(5))) << prog.out();
   pid_t worker = prog.worker();
   ASSERT_GT(worker, 0);
@@ -481,8 +483,11 @@ TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
   EXPECT_EQ(syschaos::testing::tracer_pid(prog.pid()), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(MainThreadCwd, ThreadCwdRepoint, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "MainCwdInVolumeToo" : "MainCwdElsewhere"; });
+INSTANTIATE_TEST_SUITE_P(MainThreadCwd, ThreadCwdRepoint, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "MainCwdInVolumeToo" : "MainCwdElsewhere") +
+                                  (std::get<1>(info.param) ? "_ThreadClonedWithoutCloneFs" : "_ThreadUnsharedCloneFs");
+                         });
 
 // A process chrooted into the volume cannot be re-pointed (a mount over a directory does not
 // change a root already set to it): refused with the reason, without being stopped.

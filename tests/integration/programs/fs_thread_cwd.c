@@ -1,5 +1,5 @@
-// fs_thread_cwd DIR [main-in-volume]: a process with a thread whose working directory is its
-// own (unshare(CLONE_FS)), inside a volume that syschaos re-points to another mount.
+// fs_thread_cwd DIR [main-in-volume] [clone-no-fs]: a process with a thread whose working
+// directory is its own, inside a volume that syschaos re-points to another mount.
 //   * the worker thread: unshare(CLONE_FS), chdir(DIR/sub), then every 5 ms opens the
 //     RELATIVE path "probe.txt" and checks its content. EIO from open is counted (the test
 //     injects it through ChaosFS on that path); any other failure is an ERROR line;
@@ -8,6 +8,10 @@
 //     otherwise (only the worker holds anything on the volume);
 //   * both sleep in nanosleep between rounds (interrupted and restarted while syschaos holds
 //     them: EINTR is an ERROR).
+// With "clone-no-fs" the worker is created by clone() without CLONE_FS instead (Docker's
+// default seccomp profile refuses unshare() to a process without CAP_SYS_ADMIN, clone without
+// namespace flags is allowed). Such a thread has no TLS of its own, so it makes raw system
+// calls only (no errno, no stdio): x86-64 inline assembly, as syschaos itself is x86-64 only.
 // Prints "ready" once the worker is in DIR/sub, "thread ok=N eio=M" every 20 worker rounds,
 // and "ERROR what: errno" on any failure it should never see.
 #define _GNU_SOURCE
@@ -19,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,13 +82,102 @@ static void* worker(void* arg) {
   return NULL;
 }
 
+// ---- clone-no-fs: the worker as a bare thread ----------------------------------------------
+
+static long raw_syscall(long n, long a, long b, long c, long d) {
+  long ret;
+  register long r10 __asm__("r10") = d;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+  return ret;
+}
+
+static void raw_print(const char* s) {
+  size_t n = 0;
+  while (s[n]) ++n;
+  raw_syscall(SYS_write, 1, (long)s, (long)n, 0);
+}
+
+// "prefix<number>" into buf; returns the end.
+static char* put_num(char* buf, const char* prefix, unsigned long v) {
+  while (*prefix) *buf++ = *prefix++;
+  char tmp[24];
+  int k = 0;
+  do tmp[k++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+  while (k) *buf++ = tmp[--k];
+  return buf;
+}
+
+static char bare_sub[4096];
+
+static int bare_worker(void* arg) {
+  (void)arg;
+  if (raw_syscall(SYS_chdir, (long)bare_sub, 0, 0, 0) != 0) {
+    raw_print("ERROR setup worker: chdir\n");
+    raw_syscall(SYS_exit_group, 2, 0, 0, 0);
+  }
+  raw_print("ready\n");
+  unsigned long ok = 0, eio = 0;
+  for (unsigned long n = 1;; ++n) {
+    long fd = raw_syscall(SYS_openat, AT_FDCWD, (long)"probe.txt", O_RDONLY | O_CLOEXEC, 0);
+    char line[96];
+    if (fd == -EIO) {
+      ++eio;
+    } else if (fd < 0) {
+      char* e = put_num(line, "ERROR open probe.txt: errno ", (unsigned long)-fd);
+      *e++ = '\n';
+      *e = 0;
+      raw_print(line);
+    } else {
+      char buf[256];
+      long got = raw_syscall(SYS_read, fd, (long)buf, sizeof(buf), 0);
+      int same = got == (long)expect_len;
+      for (long i = 0; same && i < got; ++i) same = buf[i] == expect[i];
+      if (same)
+        ++ok;
+      else
+        raw_print("ERROR read probe.txt: not the file's content\n");
+      raw_syscall(SYS_close, fd, 0, 0, 0);
+    }
+    if (n % 20 == 0) {
+      char* e = put_num(line, "thread ok=", ok);
+      e = put_num(e, " eio=", eio);
+      *e++ = '\n';
+      *e = 0;
+      raw_print(line);
+    }
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    long r = raw_syscall(SYS_nanosleep, (long)&ts, 0, 0, 0);
+    if (r != 0) {
+      char* e = put_num(line, "ERROR nanosleep: errno ", (unsigned long)-r);
+      *e++ = '\n';
+      *e = 0;
+      raw_print(line);
+    }
+  }
+  return 0;
+}
+
+static int start_bare_worker(void) {
+  snprintf(bare_sub, sizeof(bare_sub), "%s/sub", dir);
+  size_t size = 256 * 1024;
+  char* stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  // A thread of this process with everything shared except the fs_struct (cwd, root, umask).
+  int flags = CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  return clone(bare_worker, stack + size, flags, NULL) < 0 ? -1 : 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: fs_thread_cwd DIR [main-in-volume]\n");
     return 2;
   }
   dir = argv[1];
-  int main_in_volume = argc > 2 && strcmp(argv[2], "main-in-volume") == 0;
+  int main_in_volume = 0, bare = 0;
+  for (int i = 2; i < argc; ++i) {
+    if (strcmp(argv[i], "main-in-volume") == 0) main_in_volume = 1;
+    if (strcmp(argv[i], "clone-no-fs") == 0) bare = 1;
+  }
   char path[4096];
   snprintf(path, sizeof(path), "%s/sub/probe.txt", dir);
   int f = open(path, O_RDONLY);
@@ -92,8 +187,12 @@ int main(int argc, char** argv) {
   }
   close(f);
   if (chdir(main_in_volume ? dir : "/") != 0) return 2;
-  pthread_t t;
-  if (pthread_create(&t, NULL, worker, NULL) != 0) return 2;
+  if (bare) {
+    if (start_bare_worker() != 0) return 2;
+  } else {
+    pthread_t t;
+    if (pthread_create(&t, NULL, worker, NULL) != 0) return 2;
+  }
   for (;;) {
     struct stat st;
     if (main_in_volume && stat("top.txt", &st) != 0) say("ERROR stat top.txt (main cwd): %s\n", strerror(errno));
