@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -39,9 +40,10 @@ std::optional<std::string> read_link(const std::string& path) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-std::vector<int> fd_numbers(pid_t pid) {
+// `proc`: "/proc/PID" or "/proc/PID/task/TID" (a thread's own fd table).
+std::vector<int> fd_numbers(const std::string& proc) {
   std::vector<int> out;
-  DIR* d = ::opendir(fmt::format("/proc/{}/fd", pid).c_str());
+  DIR* d = ::opendir((proc + "/fd").c_str());
   if (!d) return out;
   while (auto* e = ::readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
@@ -58,9 +60,9 @@ struct FdInfo {
   bool locked = false;
 };
 
-FdInfo read_fdinfo(pid_t pid, int fd) {
+FdInfo read_fdinfo(const std::string& proc, int fd) {
   FdInfo info;
-  std::istringstream in(read_text(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
+  std::istringstream in(read_text(fmt::format("{}/fdinfo/{}", proc, fd)));
   std::string key;
   while (in >> key) {
     if (key == "pos:") {
@@ -185,6 +187,14 @@ std::optional<std::string> new_path(const RepointSpec& spec, const std::string& 
   return std::nullopt;
 }
 
+// Do two threads share their fd table (kcmp KCMP_FILES)? 1 yes, 0 no, -1 unknown (a kernel
+// without kcmp).
+int share_fd_table(pid_t a, pid_t b) {
+  if (a == b) return 1;
+  long r = ::syscall(SYS_kcmp, a, b, KCMP_FILES, 0, 0);
+  return r == 0 ? 1 : r > 0 ? 0 : -1;
+}
+
 bool under_volume(const RepointSpec& spec, const std::string& link) {
   if (spec.from_detached) return true;
   auto seen = read_link(link);
@@ -204,9 +214,14 @@ bool holds_files_on(pid_t pid, const RepointSpec& spec) {
       if (on_mount(link, spec.from_mnt_id) && under_volume(spec, link)) return true;
     }
   }
-  for (int fd : fd_numbers(pid))
-    if (read_fdinfo(pid, fd).mnt_id == spec.from_mnt_id && under_volume(spec, fmt::format("/proc/{}/fd/{}", pid, fd)))
-      return true;
+  // Fd tables: the main thread's, and any thread's that does not share it.
+  std::vector<std::string> tables{fmt::format("/proc/{}", pid)};
+  for (pid_t tid : ptrace_engine::threads_of(pid))
+    if (tid != pid && share_fd_table(pid, tid) == 0) tables.push_back(fmt::format("/proc/{}/task/{}", pid, tid));
+  for (const auto& proc : tables)
+    for (int fd : fd_numbers(proc))
+      if (read_fdinfo(proc, fd).mnt_id == spec.from_mnt_id && under_volume(spec, fmt::format("{}/fd/{}", proc, fd)))
+        return true;
   for (const auto& m : file_mappings(pid)) {
     std::string link = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end);
     if (on_mount(link, spec.from_mnt_id) && under_volume(spec, link)) return true;
@@ -238,31 +253,42 @@ std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec) {
 
 namespace {
 
-// Do two threads share their fd table? kcmp(KCMP_FILES); unknown (no kcmp) counts as no.
-bool share_fd_table(pid_t a, pid_t b) {
-  return a == b || ::syscall(SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0;
-}
-
 class Mover {
  public:
   Mover(StoppedProcess& p, const RepointSpec& spec, RepointOutcome& out) : p_(p), spec_(spec), out_(out) {}
 
+  // Every fd table of the process, each changed by a thread that uses it: the executor's,
+  // then the table of any thread that does not share it (unshare(CLONE_FILES), or cloned
+  // without CLONE_FILES). Without kcmp, threads are assumed to share the executor's table.
   void fds() {
+    std::vector<pid_t> done;
+    for (pid_t tid : p_.thread_ids()) {
+      if (failed_) return;
+      if (std::any_of(done.begin(), done.end(), [&](pid_t t) { return share_fd_table(t, tid) != 0; })) continue;
+      done.push_back(tid);
+      fds_of_table(tid);
+    }
+  }
+
+  void fds_of_table(pid_t tid) {
     pid_t pid = p_.pid();
-    for (int fd : fd_numbers(pid)) {
-      std::string link = fmt::format("/proc/{}/fd/{}", pid, fd);
-      FdInfo info = read_fdinfo(pid, fd);
+    bool own = tid != p_.executor();
+    std::string proc = fmt::format("/proc/{}/task/{}", pid, tid);
+    for (int fd : fd_numbers(proc)) {
+      std::string link = fmt::format("{}/fd/{}", proc, fd);
+      std::string what = own ? fmt::format("fd {} of thread {}", fd, tid) : fmt::format("fd {}", fd);
+      FdInfo info = read_fdinfo(proc, fd);
       if (info.mnt_id != spec_.from_mnt_id) continue;
       auto seen = read_link(link);
       if (!seen) continue;  // closed meanwhile (cannot happen while stopped, but harmless)
       std::string why;
       auto path = new_path(spec_, *seen, &why, pid, link);
       if (!path) {
-        if (!why.empty()) leave(fmt::format("fd {}: {}", fd, why));
+        if (!why.empty()) leave(fmt::format("{}: {}", what, why));
         continue;
       }
       if (info.locked) {
-        leave(fmt::format("fd {} ({}): holds a file lock, which a new open would not", fd, *path));
+        leave(fmt::format("{} ({}): holds a file lock, which a new open would not", what, *path));
         continue;
       }
       struct stat st {};
@@ -272,28 +298,29 @@ class Mover {
       int flags = info.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
       auto addr = p_.put_string(*path);
       if (!addr) return fail(addr.error());
-      auto nfd = call(SYS_openat, {static_cast<uint64_t>(AT_FDCWD), *addr, static_cast<uint64_t>(flags | O_CLOEXEC), 0});
+      auto nfd = call_in(tid, what, SYS_openat,
+                         {static_cast<uint64_t>(AT_FDCWD), *addr, static_cast<uint64_t>(flags | O_CLOEXEC), 0});
       if (!nfd) return;
       if (*nfd < 0) {
-        leave(fmt::format("fd {} ({}): openat: {}", fd, *path, errno_text(*nfd)));
+        leave(fmt::format("{} ({}): openat: {}", what, *path, errno_text(*nfd)));
         continue;
       }
       // A directory's position is a cookie of its file system, meaningless on another one.
       if (info.pos > 0 && !is_dir && !(flags & O_PATH)) {
-        auto r = call(SYS_lseek, {static_cast<uint64_t>(*nfd), info.pos, SEEK_SET});
+        auto r = call_in(tid, what, SYS_lseek, {static_cast<uint64_t>(*nfd), info.pos, SEEK_SET});
         if (!r) return;
         if (*r < 0) {
-          (void)call(SYS_close, {static_cast<uint64_t>(*nfd)});
-          leave(fmt::format("fd {} ({}): lseek: {}", fd, *path, errno_text(*r)));
+          (void)call_in(tid, what, SYS_close, {static_cast<uint64_t>(*nfd)});
+          leave(fmt::format("{} ({}): lseek: {}", what, *path, errno_text(*r)));
           continue;
         }
       }
-      auto r = call(SYS_dup3, {static_cast<uint64_t>(*nfd), static_cast<uint64_t>(fd),
-                               static_cast<uint64_t>(info.flags & O_CLOEXEC)});
+      auto r = call_in(tid, what, SYS_dup3, {static_cast<uint64_t>(*nfd), static_cast<uint64_t>(fd),
+                                             static_cast<uint64_t>(info.flags & O_CLOEXEC)});
       if (!r) return;
-      (void)call(SYS_close, {static_cast<uint64_t>(*nfd)});
+      (void)call_in(tid, what, SYS_close, {static_cast<uint64_t>(*nfd)});
       if (*r < 0) {
-        leave(fmt::format("fd {} ({}): dup3: {}", fd, *path, errno_text(*r)));
+        leave(fmt::format("{} ({}): dup3: {}", what, *path, errno_text(*r)));
         continue;
       }
       ++out_.fds;
@@ -304,7 +331,7 @@ class Mover {
   // the process's, shared by every thread created with CLONE_FS, which then follow it and
   // are skipped), then threads with an fs_struct of their own. The directory is opened once
   // by the executor (O_PATH) and each thread runs fchdir on it; a thread with an fd table of
-  // its own (kcmp) cannot see that fd and runs chdir(path) instead.
+  // its own (kcmp; or no kcmp to tell) cannot see that fd and runs chdir(path) instead.
   void cwds() {
     if (failed_) return;
     pid_t pid = p_.pid();
@@ -325,7 +352,7 @@ class Mover {
         continue;
       }
       Result<int64_t> r = 0;
-      if (share_fd_table(p_.executor(), tid)) {
+      if (share_fd_table(p_.executor(), tid) == 1) {
         auto fd = dir_fds.find(*path);
         if (fd == dir_fds.end()) {
           auto addr = p_.put_string(*path);
@@ -431,6 +458,19 @@ class Mover {
   Result<int64_t> call(long nr, std::array<uint64_t, 6> args) {
     auto r = p_.syscall(nr, args);
     if (!r) fail(r.error());
+    return r;
+  }
+  // A call run by thread tid. The executor failing is the process failing; another thread
+  // failing (it exited, it is stopped on a signal) leaves `what` with the reason.
+  Result<int64_t> call_in(pid_t tid, const std::string& what, long nr, std::array<uint64_t, 6> args) {
+    if (tid == p_.executor()) return call(nr, args);
+    auto r = p_.syscall_in_thread(tid, nr, args);
+    if (!r) {
+      if (p_.executor() == 0)
+        fail(r.error());
+      else
+        leave(fmt::format("{}: {}", what, r.error().message()));
+    }
     return r;
   }
   void fail(const Error& e) {

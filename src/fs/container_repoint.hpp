@@ -14,6 +14,9 @@
 //            (StoppedProcess::syscall_in_thread); threads sharing the fs_struct follow.
 //   mapping: openat(path) -> mmap(same address, length, protection, MAP_FIXED, same offset)
 //            -> close
+// Fds are per fd table: a thread that called unshare(CLONE_FILES) or was cloned without
+// CLONE_FILES has its own (/proc/PID/task/TID/fd), and only a thread using a table can
+// change it, so each table's calls run in one of its threads (kcmp tells tables apart).
 // The path is re-resolved inside the process (its root, its mount namespace), so it lands on
 // whatever is mounted at the volume now. What cannot be moved is left alone and reported:
 // deleted files, private mappings holding copied-on-write pages (remapping would lose them),
@@ -61,8 +64,8 @@ struct RepointOutcome {
   size_t moved() const { return static_cast<size_t>(fds + mappings + thread_cwds + (cwd ? 1 : 0)); }
 };
 
-// Cheap check without stopping the process: any fd, a thread's cwd or root, or a mapping on
-// the mount?
+// Cheap check without stopping the process: any fd (of any fd table), a thread's cwd or
+// root, or a mapping on the mount?
 // A process that holds nothing there cannot come to hold anything there later except by
 // being handed an fd, so it needs no stop at all.
 bool holds_files_on(pid_t pid, const RepointSpec& spec);

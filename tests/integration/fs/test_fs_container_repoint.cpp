@@ -312,7 +312,7 @@ TEST(ContainerRepointUntouched, AProcessTracedBySomeoneElseIsRefusedWithTheReaso
 // the relative path probe.txt every 5 ms; the main thread's cwd is DIR (main-in-volume) or "/".
 class ThreadCwdProgram {
  public:
-  ThreadCwdProgram(const std::string& dir, bool main_in_volume, bool clone_no_fs) {
+  ThreadCwdProgram(const std::string& dir, bool main_in_volume, bool clone_no_fs, bool own_files = false) {
     out_path_ = dir + ".thread-cwd.out";
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -320,7 +320,7 @@ class ThreadCwdProgram {
       ::dup2(out, 1);
       std::string prog = std::string(TESTPROGS_DIR) + "/fs_thread_cwd";
       ::execl(prog.c_str(), prog.c_str(), dir.c_str(), main_in_volume ? "main-in-volume" : "main-elsewhere",
-              clone_no_fs ? "clone-no-fs" : nullptr, nullptr);
+              own_files ? "own-files" : "shared-files", clone_no_fs ? "clone-no-fs" : nullptr, nullptr);
       ::_exit(127);
     }
   }
@@ -338,6 +338,14 @@ class ThreadCwdProgram {
     long ok = 0, eio = 0;
     while (std::getline(in, line)) std::sscanf(line.c_str(), "thread ok=%ld eio=%ld", &ok, &eio);
     return {ok, eio};
+  }
+  // With own-files: the read EIOs on held.txt ("heio=K").
+  long held_eio() const {
+    std::istringstream in(out());
+    std::string line;
+    long ok = 0, eio = 0, heio = 0;
+    while (std::getline(in, line)) std::sscanf(line.c_str(), "thread ok=%ld eio=%ld heio=%ld", &ok, &eio, &heio);
+    return heio;
   }
   pid_t worker() const {
     for (const auto& e : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid_)))
@@ -482,6 +490,84 @@ TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
   EXPECT_EQ(prog.out().find("ERROR"), std::string::npos) << prog.out();
   EXPECT_EQ(syschaos::testing::tracer_pid(prog.pid()), 0);
 }
+
+// A worker with an fd table of its own as well (unshare(CLONE_FILES), or cloned without
+// CLONE_FILES): its fds are not in /proc/PID/fd, and only a thread using that table can
+// replace them, so the openat/lseek/dup3/close run in the worker.
+class ThreadFilesRepoint : public ThreadCwdRepoint {};
+
+TEST_P(ThreadFilesRepoint, AThreadsOwnFdTableIsMovedToChaosFsAndBack) {
+  bool clone_no_fs = std::get<1>(GetParam());
+  std::ofstream(dir_ + "/sub/held.txt") << "0123456789abcdefghijklmnopqrstuvwxyz";
+  struct Cleanup {
+    std::string f;
+    ~Cleanup() { ::unlink(f.c_str()); }
+  } cleanup{dir_ + "/sub/held.txt"};
+  ThreadCwdProgram prog(dir_, false, clone_no_fs, true);
+  ASSERT_TRUE(eventually([&] { return prog.counts().first >= 20; }, std::chrono::seconds(5))) << prog.out();
+  pid_t worker = prog.worker();
+  ASSERT_GT(worker, 0);
+  // The worker's held.txt fd, which the main thread's table (/proc/PID/fd) does not have.
+  auto held_fd = [&](pid_t tid) {
+    std::string base = tid ? fmt::format("/proc/{}/task/{}/fd", prog.pid(), tid) : fmt::format("/proc/{}/fd", prog.pid());
+    for (const auto& e : std::filesystem::directory_iterator(base)) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(e.path(), ec).string() == dir_ + "/sub/held.txt") return e.path().string();
+    }
+    return std::string();
+  };
+  std::string fd_link = held_fd(worker);
+  ASSERT_FALSE(fd_link.empty());
+  ASSERT_TRUE(held_fd(0).empty()) << "held.txt is in the main thread's fd table: the worker shares it";
+  auto orig = mount_id_of(dir_);
+  ASSERT_TRUE(orig);
+  ASSERT_EQ(*mount_id_of(fd_link), *orig);
+
+  auto rules = parse_fs_rules("faults:\n  - methods: [read]\n    path: sub/held.txt\n    fault: EIO\n");
+  ASSERT_TRUE(rules) << rules.error().message();
+  InProcessChaosFs chaos;
+  auto mounted = chaos.mount_over(dir_, std::move(*rules));
+  ASSERT_TRUE(mounted) << mounted.error().message();
+  auto top = mount_id_of(dir_);
+  ASSERT_TRUE(top);
+  EXPECT_TRUE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
+
+  auto moved = repoint_process(prog.pid(), RepointSpec{*orig, dir_, false});
+  ASSERT_TRUE(moved) << moved.error().message();
+  std::fprintf(stderr, "there: %s\n", describe(*moved).c_str());
+  EXPECT_EQ(moved->fds, 1);
+  EXPECT_EQ(moved->thread_cwds, 1);
+  EXPECT_TRUE(moved->left.empty()) << describe(*moved);
+  EXPECT_EQ(*mount_id_of(fd_link), *top);
+  EXPECT_FALSE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
+  // Its reads of the held fd now reach ChaosFS and fail as the rule says.
+  ASSERT_TRUE(eventually([&] { return prog.held_eio() >= 10; }, std::chrono::seconds(5))) << prog.out();
+
+  ASSERT_TRUE(detach_mount(dir_));
+  auto back = repoint_process(prog.pid(), RepointSpec{*top, dir_, true});
+  ASSERT_TRUE(back) << back.error().message();
+  std::fprintf(stderr, "back: %s\n", describe(*back).c_str());
+  EXPECT_EQ(back->fds, 1);
+  EXPECT_EQ(back->thread_cwds, 1);
+  EXPECT_TRUE(back->left.empty()) << describe(*back);
+  EXPECT_EQ(*mount_id_of(fd_link), *orig);
+  uint64_t failed_at_restore = chaos.failed();
+  long ok1 = prog.counts().first;
+  long heio1 = prog.held_eio();
+  ASSERT_TRUE(eventually([&] { return prog.counts().first >= ok1 + 60; }, std::chrono::seconds(5))) << prog.out();
+  EXPECT_EQ(chaos.failed(), failed_at_restore);
+  // At most the line printed before the move back can still add EIOs.
+  EXPECT_LE(prog.held_eio(), heio1 + 20);
+  // Every byte read after the moves followed the previous one (offset carried over).
+  EXPECT_EQ(prog.out().find("ERROR"), std::string::npos) << prog.out();
+  EXPECT_EQ(syschaos::testing::tracer_pid(prog.pid()), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(OwnFdTable, ThreadFilesRepoint, ::testing::Combine(::testing::Values(false), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<1>(info.param) ? "ThreadClonedWithoutCloneFiles"
+                                                                      : "ThreadUnsharedCloneFiles");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(MainThreadCwd, ThreadCwdRepoint, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
                          [](const auto& info) {

@@ -1,5 +1,6 @@
-// fs_thread_cwd DIR [main-in-volume] [clone-no-fs]: a process with a thread whose working
-// directory is its own, inside a volume that syschaos re-points to another mount.
+// fs_thread_cwd DIR [main-in-volume] [clone-no-fs] [own-files]: a process with a thread whose
+// working directory (and, with own-files, fd table) is its own, inside a volume that syschaos
+// re-points to another mount.
 //   * the worker thread: unshare(CLONE_FS), chdir(DIR/sub), then every 5 ms opens the
 //     RELATIVE path "probe.txt" and checks its content. EIO from open is counted (the test
 //     injects it through ChaosFS on that path); any other failure is an ERROR line;
@@ -12,8 +13,12 @@
 // default seccomp profile refuses unshare() to a process without CAP_SYS_ADMIN, clone without
 // namespace flags is allowed). Such a thread has no TLS of its own, so it makes raw system
 // calls only (no errno, no stdio): x86-64 inline assembly, as syschaos itself is x86-64 only.
+// With "own-files" the worker also has an fd table of its own (unshare(CLONE_FILES), or no
+// CLONE_FILES at clone) holding DIR/sub/held.txt, which it reads one byte per round: each
+// byte must be the next one (the offset must survive re-pointing); EIO is counted as "heio"
+// (the test injects it on read), anything else is an ERROR.
 // Prints "ready" once the worker is in DIR/sub, "thread ok=N eio=M" every 20 worker rounds,
-// and "ERROR what: errno" on any failure it should never see.
+// (" heio=K" appended with own-files) and "ERROR what: errno" on any failure it should never see.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +37,9 @@
 static const char* dir;
 static char expect[256];
 static size_t expect_len;
+static int own_files;
+static char held[256];
+static size_t held_len;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -54,13 +62,34 @@ static void* worker(void* arg) {
   (void)arg;
   char sub[4096];
   snprintf(sub, sizeof(sub), "%s/sub", dir);
-  if (unshare(CLONE_FS) != 0 || chdir(sub) != 0) {
+  if (unshare(CLONE_FS | (own_files ? CLONE_FILES : 0)) != 0 || chdir(sub) != 0) {
     say("ERROR setup worker: %s\n", strerror(errno));
     exit(2);
   }
+  int hfd = own_files ? open("held.txt", O_RDONLY | O_CLOEXEC) : -1;
+  if (own_files && hfd < 0) {
+    say("ERROR open held.txt: %s\n", strerror(errno));
+    exit(2);
+  }
   say("ready\n");
-  unsigned long ok = 0, eio = 0;
+  unsigned long ok = 0, eio = 0, heio = 0;
+  size_t hpos = 0;
   for (unsigned long n = 1;; ++n) {
+    if (own_files) {
+      char c;
+      ssize_t got = read(hfd, &c, 1);
+      if (got == 1) {
+        if (c != held[hpos]) say("ERROR read held.txt: byte %zu is '%c', expected '%c'\n", hpos, c, held[hpos]);
+        if (++hpos == held_len) {
+          if (lseek(hfd, 0, SEEK_SET) != 0) say("ERROR lseek held.txt: %s\n", strerror(errno));
+          hpos = 0;
+        }
+      } else if (got < 0 && errno == EIO) {
+        ++heio;
+      } else {
+        say("ERROR read held.txt: %zd, %s\n", got, strerror(errno));
+      }
+    }
     int fd = open("probe.txt", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == EIO)
@@ -76,7 +105,12 @@ static void* worker(void* arg) {
         ++ok;
       close(fd);
     }
-    if (n % 20 == 0) say("thread ok=%lu eio=%lu\n", ok, eio);
+    if (n % 20 == 0) {
+      if (own_files)
+        say("thread ok=%lu eio=%lu heio=%lu\n", ok, eio, heio);
+      else
+        say("thread ok=%lu eio=%lu\n", ok, eio);
+    }
     sleep_ms(5);
   }
   return NULL;
@@ -109,17 +143,51 @@ static char* put_num(char* buf, const char* prefix, unsigned long v) {
 
 static char bare_sub[4096];
 
+// "ERROR <what>: errno N\n" from a bare thread.
+static void raw_error(const char* what, long err) {
+  char line[128];
+  char* e = line;
+  for (const char* p = "ERROR "; *p;) *e++ = *p++;
+  while (*what) *e++ = *what++;
+  e = put_num(e, ": errno ", (unsigned long)err);
+  *e++ = '\n';
+  *e = 0;
+  raw_print(line);
+}
+
 static int bare_worker(void* arg) {
   (void)arg;
   if (raw_syscall(SYS_chdir, (long)bare_sub, 0, 0, 0) != 0) {
     raw_print("ERROR setup worker: chdir\n");
     raw_syscall(SYS_exit_group, 2, 0, 0, 0);
   }
+  long hfd = -1;
+  if (own_files && (hfd = raw_syscall(SYS_openat, AT_FDCWD, (long)"held.txt", O_RDONLY | O_CLOEXEC, 0)) < 0) {
+    raw_error("open held.txt", -hfd);
+    raw_syscall(SYS_exit_group, 2, 0, 0, 0);
+  }
   raw_print("ready\n");
-  unsigned long ok = 0, eio = 0;
+  unsigned long ok = 0, eio = 0, heio = 0;
+  size_t hpos = 0;
   for (unsigned long n = 1;; ++n) {
-    long fd = raw_syscall(SYS_openat, AT_FDCWD, (long)"probe.txt", O_RDONLY | O_CLOEXEC, 0);
     char line[96];
+    if (own_files) {
+      char c;
+      long got = raw_syscall(SYS_read, hfd, (long)&c, 1, 0);
+      if (got == 1) {
+        if (c != held[hpos]) raw_error("read held.txt: wrong byte at offset", (long)hpos);
+        if (++hpos == held_len) {
+          long r = raw_syscall(SYS_lseek, hfd, 0, SEEK_SET, 0);
+          if (r != 0) raw_error("lseek held.txt", -r);
+          hpos = 0;
+        }
+      } else if (got == -EIO) {
+        ++heio;
+      } else {
+        raw_error("read held.txt", got < 0 ? -got : 0);
+      }
+    }
+    long fd = raw_syscall(SYS_openat, AT_FDCWD, (long)"probe.txt", O_RDONLY | O_CLOEXEC, 0);
     if (fd == -EIO) {
       ++eio;
     } else if (fd < 0) {
@@ -141,6 +209,7 @@ static int bare_worker(void* arg) {
     if (n % 20 == 0) {
       char* e = put_num(line, "thread ok=", ok);
       e = put_num(e, " eio=", eio);
+      if (own_files) e = put_num(e, " heio=", heio);
       *e++ = '\n';
       *e = 0;
       raw_print(line);
@@ -163,7 +232,7 @@ static int start_bare_worker(void) {
   char* stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return -1;
   // A thread of this process with everything shared except the fs_struct (cwd, root, umask).
-  int flags = CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  int flags = CLONE_VM | (own_files ? 0 : CLONE_FILES) | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
   return clone(bare_worker, stack + size, flags, NULL) < 0 ? -1 : 0;
 }
 
@@ -177,6 +246,7 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     if (strcmp(argv[i], "main-in-volume") == 0) main_in_volume = 1;
     if (strcmp(argv[i], "clone-no-fs") == 0) bare = 1;
+    if (strcmp(argv[i], "own-files") == 0) own_files = 1;
   }
   char path[4096];
   snprintf(path, sizeof(path), "%s/sub/probe.txt", dir);
@@ -186,6 +256,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   close(f);
+  if (own_files) {
+    snprintf(path, sizeof(path), "%s/sub/held.txt", dir);
+    f = open(path, O_RDONLY);
+    if (f < 0 || (held_len = (size_t)read(f, held, sizeof(held))) == 0) {
+      fprintf(stderr, "fs_thread_cwd: cannot read %s\n", path);
+      return 2;
+    }
+    close(f);
+  }
   if (chdir(main_in_volume ? dir : "/") != 0) return 2;
   if (bare) {
     if (start_bare_worker() != 0) return 2;
