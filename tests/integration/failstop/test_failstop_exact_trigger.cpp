@@ -274,9 +274,10 @@ TEST(FailstopExactTrigger, SigkillOfSyschaosRightAfterTheHitLeavesTargetRunning)
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (w.now().begun() < 300 && std::chrono::steady_clock::now() < deadline) {
   }
+  uint64_t at_kill = w.now().begun();
   sc.signal(SIGKILL);
   EXPECT_EQ(sc.wait(), 128 + SIGKILL);
-  EXPECT_EQ(w.now().begun(), 300u);
+  EXPECT_EQ(at_kill, 300u) << "not held at its 300th call";
   EXPECT_TRUE(w.runs_past(300)) << "left stopped or frozen after syschaos died";
   EXPECT_NE(process_state(w.pid()), 'T');
   EXPECT_EQ(v2_cgroup_of(w.pid()).find("syschaos-failstop-"), std::string::npos);

@@ -44,8 +44,8 @@ TEST(FailstopScenarios, CpuBudgetFreezesWithinTolerance) {
   EXPECT_GE(at_freeze - before, 0.400);
   EXPECT_LE(at_freeze - before, 0.400 + 0.030 + 0.5);
   EXPECT_EQ(sc.wait(), 0) << sc.err();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_GT(cpu_seconds(busy.pid()), at_freeze + 0.05);  // thawed: burning again
+  // Thawed: burning again (within 5 s: on a loaded machine, under nice, it may get little CPU).
+  EXPECT_TRUE(eventually([&] { return cpu_seconds(busy.pid()) > at_freeze + 0.05; }, std::chrono::seconds(5)));
 }
 
 TEST(FailstopScenarios, ProbabilisticTicksMatchP) {
