@@ -193,6 +193,8 @@ TEST(FailstopNetns, OmissionHitsOnlyTheTargetsNamespace) {
   std::vector<Flow> flows = {{ns.a, ns.a, "127.0.0.1", port, 3000}, {ns.b, ns.b, "127.0.0.1", port, 3000}};
   FlowRun run = run_flows(flows, Victim::kReceiver, {"omit", "--drop", "30%", "--direction", "in"});
   EXPECT_EQ(run.syschaos_exit, 0) << run.syschaos_err;
+  std::fprintf(stderr, "measured: A received %lu of 3000, B %lu of 3000\n", run.received[0].distinct,
+               run.received[1].distinct);
   EXPECT_NEAR(static_cast<double>(run.received[0].distinct) / 3000.0, 0.70, 0.05) << run.syschaos_err;
   EXPECT_EQ(run.received[1].distinct, 3000u) << "B's receiver on the same 127.0.0.1:" << port << " lost datagrams";
   // Only A's datagrams were even looked at: exactly the 3000 sent to it.
@@ -207,12 +209,14 @@ TEST(FailstopNetns, OmissionAcrossVethOutgoingAndIncoming) {
   // Outgoing: A's sender loses 30% at egress in A (before the veth).
   FlowRun out = run_flows({{ns.a, ns.b, kAddrB, test_port(21), 3000}}, Victim::kSender,
                           {"omit", "--drop", "30%", "--direction", "out"});
+  std::fprintf(stderr, "measured: outgoing over the veth, %lu of 3000 arrived\n", out.received[0].distinct);
   EXPECT_NEAR(static_cast<double>(out.received[0].distinct) / 3000.0, 0.70, 0.05) << out.syschaos_err;
   EXPECT_EQ(drop_counters(out.syschaos_err)[1], 3000u) << out.syschaos_err;
   // Incoming: B's receiver loses 30% at ingress in B (they came over the veth: egress in A
   // matched nothing).
   FlowRun in = run_flows({{ns.a, ns.b, kAddrB, test_port(22), 3000}}, Victim::kReceiver,
                          {"omit", "--drop", "30%", "--direction", "in"});
+  std::fprintf(stderr, "measured: incoming over the veth, %lu of 3000 arrived\n", in.received[0].distinct);
   EXPECT_NEAR(static_cast<double>(in.received[0].distinct) / 3000.0, 0.70, 0.05) << in.syschaos_err;
   EXPECT_EQ(drop_counters(in.syschaos_err)[3], 3000u) << in.syschaos_err;
 }
@@ -225,6 +229,7 @@ TEST(FailstopNetns, DuplicationOnAVethEnd) {
                           {"duplicate", "--fraction", "30%", "--interface", ns.ea});
   EXPECT_EQ(run.syschaos_exit, 0) << run.syschaos_err;
   const Received& r = run.received[0];
+  std::fprintf(stderr, "measured: %lu distinct, %lu twice (of 3000) over the veth\n", r.distinct, r.duplicates);
   EXPECT_EQ(r.distinct, 3000u) << run.syschaos_err;
   EXPECT_NEAR(static_cast<double>(r.duplicates) / 3000.0, 0.30, 0.05) << run.syschaos_err;
   EXPECT_EQ(r.received, r.distinct + r.duplicates);
