@@ -5,8 +5,10 @@
 //   after_cpu=D                 once the victim's processes have used D of CPU time since
 //                               arming (user + system, from each process's CPU clock; FIST
 //                               read utime + stime at each scheduling)
-//   after_syscall=NAME:N        at the N-th call of NAME by the victim since arming (counted
-//                               in the kernel, see bpf/failstop_syscalls.bpf.c)
+//   after_syscall=NAME:N        at the N-th call of NAME by the victim since arming: counted
+//                               in the kernel, which stops (SIGSTOP) the victim as that call
+//                               enters, so it runs nothing after it (see
+//                               bpf/failstop_syscalls.bpf.c and ScenarioRunner)
 //   every=D,prob=P              at each tick of period D, with probability P (FIST killed
 //                               with a probability at each scheduling); seeded
 //   rate=R                      after an exponentially distributed time of mean 1/R seconds
