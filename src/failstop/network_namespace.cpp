@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
@@ -38,9 +39,21 @@ Result<UniqueFd> open_netns_of(pid_t pid) {
   return fd;
 }
 
+namespace {
+
+// Whether `netns_fd` is the calling thread's own namespace (a target on the host's network,
+// the common case): then no setns is needed, nor the privilege it takes.
+bool is_own_netns(int netns_fd) {
+  struct stat theirs {}, ours {};
+  return ::fstat(netns_fd, &theirs) == 0 && ::stat("/proc/thread-self/ns/net", &ours) == 0 &&
+         theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+}
+
+}  // namespace
+
 Result<UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int protocol) {
   std::unique_ptr<NetnsEntered> entered;
-  if (netns_fd >= 0) {
+  if (netns_fd >= 0 && !is_own_netns(netns_fd)) {
     auto e = NetnsEntered::enter(netns_fd);
     if (!e) return e.error();
     entered = std::move(*e);

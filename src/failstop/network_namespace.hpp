@@ -39,7 +39,8 @@ class NetnsEntered {
 // /proc/PID/ns/net, opened (O_RDONLY): keeps the namespace alive while held.
 Result<UniqueFd> open_netns_of(pid_t pid);
 
-// A socket made inside the namespace `netns_fd` (-1: this thread's own).
+// A socket made inside the namespace `netns_fd` (-1: this thread's own; no setns either when
+// `netns_fd` is this thread's own namespace).
 Result<UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int protocol);
 
 // The cookie of the namespace a socket lives in (SO_NETNS_COOKIE, Linux 5.14+).
