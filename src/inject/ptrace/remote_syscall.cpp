@@ -371,17 +371,23 @@ Result<int64_t> StoppedProcess::syscall_in_thread(pid_t tid, long nr, std::array
   reg_nr(regs) = static_cast<RegWord>(nr);
   reg_orig_nr(regs) = static_cast<RegWord>(-1);
   set_args(regs, args);
-  SYSCHAOS_TRY(set_regs(tid, regs));
-  auto stepped = single_step_over_call(tid);
-  if (!stepped) return stepped.error();
-  auto after = get_regs(tid);
-  if (!after) return after.error();
-  // Its own registers back at once (a thread is used for one or two calls), with a call the
-  // interrupt cut short set up to restart; doing this again on the restored registers
-  // changes nothing (orig = -1).
+  // Its own registers go back right after the call (a thread is used for a few calls only),
+  // with a call the interrupt cut short set up to restart; doing this again on the restored
+  // registers changes nothing (orig = -1).
   ArchRegs back = *saved;
   restart_interrupted_call(back);
-  SYSCHAOS_TRY(set_regs(tid, back));
+  SYSCHAOS_TRY(set_regs(tid, regs));
+  auto stepped = single_step_over_call(tid);
+  if (!stepped) {
+    // Best effort, so that a detach does not let it run our call from its pc; fails if the
+    // thread is not in a stop any more.
+    (void)set_regs(tid, back);
+    return stepped.error();
+  }
+  auto after = get_regs(tid);
+  auto restored = set_regs(tid, back);
+  if (!after) return after.error();
+  if (!restored) return restored.error();
   return static_cast<int64_t>(reg_result(*after));
 }
 
