@@ -66,16 +66,17 @@ inline std::string redis_ping(int port) {
   return r.out;
 }
 
-// tcpdump on lo, writing the packets that match `filter` to a file; with `netns`, on the lo
-// of that named network namespace (ip netns exec).
+// tcpdump on lo, writing the packets that match `filter` to a file; with `netns`, on an
+// interface (lo by default) of that named network namespace (ip netns exec).
 class Capture {
  public:
-  Capture(const std::string& dir, const std::string& filter, const std::string& netns = "")
+  Capture(const std::string& dir, const std::string& filter, const std::string& netns = "",
+          const std::string& interface = "lo")
       : file_(dir + "/capture-" + std::to_string(counter()++) + ".pcap") {
-    std::vector<std::string> argv = {"tcpdump", "-i", "lo", "-nn", "-U", "--immediate-mode", "-w", file_, filter};
+    std::vector<std::string> argv = {"tcpdump", "-i", interface, "-nn", "-U", "--immediate-mode", "-w", file_, filter};
     if (!netns.empty()) argv.insert(argv.begin(), {"ip", "netns", "exec", netns});
     proc_ = std::make_unique<BackgroundProcess>(argv);
-    // tcpdump says "listening on lo" once the capture runs.
+    // tcpdump says "listening on IF" once the capture runs.
     eventually([&] { return proc_->err().find("listening on") != std::string::npos; }, std::chrono::seconds(10));
   }
   // Stops the capture and returns its packets, one text line each.

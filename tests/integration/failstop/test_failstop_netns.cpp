@@ -265,24 +265,26 @@ TEST(FailstopNetns, SigkillDuringNamespaceOmissionOrDuplicationLeavesNothing) {
 
 // ---- crash ------------------------------------------------------------------------------
 
-std::string ping_in(const std::string& netns, int port) {
+std::string ping_in(const std::string& netns, int port, const std::string& host = "127.0.0.1") {
   // A SYN into a blackhole gets no answer: give up after 1.5 s.
-  return run_command(NamespacePair::in(netns, {"redis-cli", "-p", std::to_string(port), "ping"}),
+  return run_command(NamespacePair::in(netns, {"redis-cli", "-h", host, "-p", std::to_string(port), "ping"}),
                      std::chrono::milliseconds(1500))
       .out;
 }
 
-std::unique_ptr<BackgroundProcess> start_redis_in(const std::string& netns, int port) {
+std::unique_ptr<BackgroundProcess> start_redis_in(const std::string& netns, int port,
+                                                  const std::string& bind = "127.0.0.1") {
   auto redis = std::make_unique<BackgroundProcess>(NamespacePair::in(
-      netns, {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-              "no"}));
-  if (!eventually([&] { return ping_in(netns, port) == "PONG\n"; }, std::chrono::seconds(10))) return nullptr;
+      netns, {"redis-server", "--port", std::to_string(port), "--bind", bind, "--save", "", "--appendonly", "no",
+              "--protected-mode", "no"}));
+  if (!eventually([&] { return ping_in(netns, port, bind) == "PONG\n"; }, std::chrono::seconds(10))) return nullptr;
   return redis;
 }
 
-std::unique_ptr<BackgroundProcess> connected_client(const std::string& netns, int port, const std::string& go) {
-  auto client = std::make_unique<BackgroundProcess>(
-      NamespacePair::in(netns, {prog("failstop_client"), std::to_string(port), "PING\\r\\n", go, "2000"}));
+std::unique_ptr<BackgroundProcess> connected_client(const std::string& netns, int port, const std::string& go,
+                                                    const std::string& addr = "127.0.0.1") {
+  auto client = std::make_unique<BackgroundProcess>(NamespacePair::in(
+      netns, {prog("failstop_client"), std::to_string(port), "PING\\r\\n", go, "2000", addr}));
   if (!eventually([&] { return client->out().find("first: ok") != std::string::npos; }, std::chrono::seconds(10)))
     return nullptr;
   return client;
@@ -332,6 +334,38 @@ TEST(FailstopNetns, CrashBlackholesOnlyTheTargetsNamespace) {
   // Lifted: A's port can serve again.
   auto again = start_redis_in(ns.a, port);
   EXPECT_TRUE(again);
+}
+
+TEST(FailstopNetns, CrashIsSilentForAPeerInAnotherNamespace) {
+  NamespacePair ns;
+  REQUIRE_NAMESPACES(ns);
+  int port = test_port(28);
+  // The server in A listens on A's veth address; its peer is in B, across the veth.
+  auto redis_a = start_redis_in(ns.a, port, kAddrA);
+  ASSERT_TRUE(redis_a);
+  std::string dir = temp_dir();
+  std::string go = dir + "/go", events = dir + "/events.jsonl";
+  Capture wire(dir, "tcp port " + std::to_string(port), ns.b, ns.eb);  // what reaches B
+  auto client = connected_client(ns.b, port, go, kAddrA);
+  ASSERT_TRUE(client);
+  BackgroundProcess syschaos(
+      {bin(), "failstop", "crash", "--pid", std::to_string(redis_a->pid()), "--for", "5s", "--events", events});
+  ASSERT_TRUE(wait_event(events, "fail")) << syschaos.err();
+  std::ofstream(go).put('x');
+  EXPECT_EQ(client->wait(std::chrono::seconds(10)), 0);
+  EXPECT_EQ(second_line(*client), "second: timeout\n");
+  // A new connection from B: its SYN is dropped at ingress in A (no socket there would
+  // answer anyway: the kernel's RST is dropped at egress in A). It hangs, not refused.
+  EXPECT_EQ(run_command(NamespacePair::in(ns.b, {"redis-cli", "-h", kAddrA, "-p", std::to_string(port), "ping"}),
+                        std::chrono::milliseconds(1500))
+                .exit_code,
+            -1);
+  std::vector<std::string> seen = wire.stop();
+  auto fin_rst = fin_or_rst_from(seen, port);
+  EXPECT_TRUE(fin_rst.empty()) << fin_rst.size() << " FIN/RST from the dead server on B's veth end, e.g. "
+                               << fin_rst[0];
+  EXPECT_GE(seen.size(), 3u) << "the capture on B's veth end saw nothing";
+  EXPECT_EQ(syschaos.wait(std::chrono::seconds(20)), 0) << syschaos.err();
 }
 
 TEST(FailstopNetns, SigkillOfSyschaosDuringNamespaceCrashLiftsTheBlackhole) {

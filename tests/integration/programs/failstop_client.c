@@ -1,8 +1,8 @@
 /* A TCP client for the failstop tests: what does a peer see when its server fails?
  *
- *   failstop_client PORT REQUEST GO_FILE TIMEOUT_MS
+ *   failstop_client PORT REQUEST GO_FILE TIMEOUT_MS [ADDR]
  *
- * Connects to 127.0.0.1:PORT, sends REQUEST ("\r\n" written as the two characters \r\n are
+ * Connects to ADDR:PORT (default 127.0.0.1), sends REQUEST ("\r\n" written as the two characters \r\n are
  * turned into CR LF), reads the first reply and prints "first: ok". Then waits until
  * GO_FILE exists (the test creates it once the failure is in place), sends REQUEST again
  * and waits up to TIMEOUT_MS for anything to come back, printing one of
@@ -43,8 +43,8 @@ static ssize_t read_within(int fd, char *buf, size_t size, int timeout_ms) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s PORT REQUEST GO_FILE TIMEOUT_MS\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: %s PORT REQUEST GO_FILE TIMEOUT_MS [ADDR]\n", argv[0]);
     return 2;
   }
   char request[1024];
@@ -53,6 +53,10 @@ int main(int argc, char **argv) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[1]))};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (argc == 6 && inet_pton(AF_INET, argv[5], &addr.sin_addr) != 1) {
+    fprintf(stderr, "bad address %s\n", argv[5]);
+    return 2;
+  }
   if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) { perror("connect"); return 1; }
   char buf[4096];
   if (write(fd, request, strlen(request)) < 0) { perror("write"); return 1; }
