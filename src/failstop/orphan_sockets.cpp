@@ -1,8 +1,6 @@
 #include "failstop/orphan_sockets.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
