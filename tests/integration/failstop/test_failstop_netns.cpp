@@ -29,7 +29,8 @@ RunResult ip(const std::vector<std::string>& args) {
   return run_command(argv, std::chrono::seconds(10));
 }
 
-// Namespaces of earlier runs that were killed before their destructors ran.
+// Namespaces of earlier runs that were killed before their destructors ran, and the test
+// processes (servers, clients: their own process groups outlive the runner) left in them.
 void remove_stale_namespaces() {
   std::istringstream list(ip({"netns", "list"}).out);
   std::string line;
@@ -37,7 +38,11 @@ void remove_stale_namespaces() {
     std::string name = line.substr(0, line.find(' '));
     if (!name.starts_with("syschaos-fs-")) continue;
     pid_t owner = std::atoi(name.c_str() + 12);
-    if (owner > 0 && owner != ::getpid() && ::kill(owner, 0) != 0 && errno == ESRCH) ip({"netns", "del", name});
+    if (owner <= 0 || owner == ::getpid() || ::kill(owner, 0) == 0 || errno != ESRCH) continue;
+    std::istringstream pids(ip({"netns", "pids", name}).out);
+    for (pid_t pid; pids >> pid;)
+      if (pid > 1) ::kill(pid, SIGKILL);
+    ip({"netns", "del", name});
   }
 }
 
