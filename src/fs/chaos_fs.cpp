@@ -20,6 +20,7 @@
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@
 #include "fs/delayed_reply_queue.hpp"
 #include "fs/fs_control_server.hpp"
 #include "fs/fs_rule_engine.hpp"
+#include "fs/kernel_cache_notifier.hpp"
 #include "fs/mount_recovery.hpp"
 
 namespace syschaos::fs {
@@ -52,6 +54,12 @@ struct Inode {
   // Names the kernel looked this inode up by (parent, name), guarded by the table's mutex:
   // used to drop the kernel's cached entries when rules change. A few are enough.
   std::vector<std::pair<fuse_ino_t, std::string>> names;
+  // What the backing file looked like when the kernel last cached its pages (see
+  // ChaosFsSession::keep_cache): the pages are kept at the next open only if it still does.
+  std::mutex cache_mu;
+  bool cache_known = false;
+  struct timespec cached_mtime {};
+  off_t cached_size = 0;
 };
 
 struct DirHandle {
@@ -74,7 +82,7 @@ bool fh_append(const fuse_file_info* fi) { return fi->fh & kAppendBit; }
 // the owner the application would get on the backing file system. setfsuid is per thread.
 class CallerCreds {
  public:
-  CallerCreds(uid_t uid, gid_t gid) : switched_(uid != ::geteuid() || gid != ::getegid()) {
+  CallerCreds(uid_t uid, gid_t gid) : switched_(uid != server_uid() || gid != server_gid()) {
     if (!switched_) return;  // the server's own identity: nothing to switch (saves 4 calls)
     old_gid_ = static_cast<gid_t>(::setfsgid(gid));
     old_uid_ = static_cast<uid_t>(::setfsuid(uid));
@@ -86,10 +94,38 @@ class CallerCreds {
   }
 
  private:
+  // The server's own identity never changes while it runs: read once, not twice per create.
+  static uid_t server_uid() {
+    static const uid_t uid = ::geteuid();
+    return uid;
+  }
+  static gid_t server_gid() {
+    static const gid_t gid = ::getegid();
+    return gid;
+  }
   bool switched_;
   uid_t old_uid_ = 0;
   gid_t old_gid_ = 0;
 };
+
+// Whether close(2) on the backing file system can report an error that write(2) did not
+// (NFS, CIFS, FUSE, ... defer errors to close): FLUSH then closes a duplicate of the fd to
+// ask. The local file systems below have no flush operation, so that would be two system
+// calls per close(2) of the application for nothing.
+bool close_can_fail(int backing_fd) {
+  struct statfs sf;
+  if (::fstatfs(backing_fd, &sf) != 0) return true;
+  switch (static_cast<unsigned long>(sf.f_type)) {
+    case 0xEF53:      // ext2/3/4
+    case 0x58465342:  // XFS
+    case 0x9123683E:  // btrfs
+    case 0x01021994:  // tmpfs
+    case 0xF2F52010:  // f2fs
+      return false;
+    default:
+      return true;
+  }
+}
 
 void apply_attr_override(struct stat& st, const FsAttrOverride& a) {
   if (a.ino) st.st_ino = *a.ino;
@@ -124,6 +160,8 @@ class ChaosFsSession {
   fuse_session* se = nullptr;
   bool mounted = false;
   std::unique_ptr<DelayedReplyQueue> delayed;
+  std::unique_ptr<KernelCacheNotifier> notifier;  // after mount, before any rule change
+  bool flush_closes_dup = true;                   // close_can_fail() of the backing fs
   std::unique_ptr<FsControlServer> control;
   std::string control_path;
   std::optional<UnmountGuardian> guardian;
@@ -252,11 +290,12 @@ class ChaosFsSession {
     if (fuse_reply_entry(req, &e) == -ENOENT) forget_one(e.ino, 1);  // request was interrupted
   }
 
-  // After a rule change that affects (or affected) lookup/getattr: make the kernel forget
-  // the attributes and directory entries it cached, so the new rules apply to the very next
-  // stat/open instead of after the cache timeout.
-  void invalidate_kernel_cache() {
-    if (!se || !mounted) return;
+  // After a rule change: make the kernel forget what the old rules let it cache, so the new
+  // ones apply to the very next stat/open/read instead of after a cache timeout or the next
+  // open. Lookup rules: directory entries expire (not unhashed: open files keep their
+  // names) and attributes are dropped. Read/write rules: cached pages are dropped too.
+  void on_rules_changed(const FsCacheImpact& impact) {
+    if (!notifier || !mounted || (!impact.lookup && !impact.data)) return;
     std::vector<fuse_ino_t> inos;
     std::vector<std::pair<fuse_ino_t, std::string>> entries;
     {
@@ -264,13 +303,40 @@ class ChaosFsSession {
       inos.push_back(FUSE_ROOT_ID);
       for (auto& [key, i] : inodes) {
         inos.push_back(ino_of(i));
-        for (auto& n : i->names) entries.push_back(n);
+        if (impact.lookup)
+          for (auto& n : i->names) entries.push_back(n);
+        if (impact.data) {
+          std::lock_guard ck(i->cache_mu);
+          i->cache_known = false;
+        }
       }
     }
-    // Outside the lock: an invalidated entry can make the kernel send FORGET at once.
-    for (const auto& [parent, name] : entries)
-      fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
-    for (auto ino : inos) fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);
+    // Outside the lock: the kernel may send FORGET at once, and pages may be locked by
+    // READs in flight (this waits for them; a FUSE worker answers them meanwhile).
+    for (const auto& [parent, name] : entries) notifier->expire_entry(parent, name);
+    for (auto ino : inos) notifier->invalidate_inode(ino, impact.data);
+  }
+
+  // Whether the kernel may keep the pages it cached for this file from an earlier open
+  // (FOPEN_KEEP_CACHE) — libfuse's "auto_cache", plus rules: yes when the backing file's
+  // mtime and size are what they were when the pages were cached, and no rule can act on
+  // reads or writes of this file (each read of such a file must reach the rules, and a
+  // corrupted write must not be read back from clean pages at the next open). Dropping the
+  // pages at every open cost 90% of warm sequential-read throughput (docs/PERFORMANCE.md).
+  bool keep_cache(Inode& i, int fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    FsMethodSet data;
+    data.set(static_cast<size_t>(FsMethod::kRead));
+    data.set(static_cast<size_t>(FsMethod::kWrite));
+    bool rules = engine.may_act(data, [&] { return inner_path(i); });
+    std::lock_guard lk(i.cache_mu);
+    bool same = i.cache_known && i.cached_size == st.st_size && i.cached_mtime.tv_sec == st.st_mtim.tv_sec &&
+                i.cached_mtime.tv_nsec == st.st_mtim.tv_nsec;
+    i.cache_known = !rules;
+    i.cached_mtime = st.st_mtim;
+    i.cached_size = st.st_size;
+    return same && !rules;
   }
 
   int stat_inode(Inode& i, struct stat* st) {
@@ -306,6 +372,14 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
                 [&s, req, &p, n](const FsDecision& d) {
                   fuse_entry_param e;
                   int err = s.do_lookup(p, n.c_str(), &e);
+                  if (err == ENOENT && !d.any() && s.entry_timeout() > 0) {
+                    // A negative entry the kernel may cache as long as a positive one: a
+                    // create right after a failed lookup (open(O_CREAT), mkdir -p, ...)
+                    // then costs one request less. Never while a rule acts on lookups.
+                    std::memset(&e, 0, sizeof e);
+                    e.entry_timeout = s.entry_timeout();
+                    return (void)fuse_reply_entry(req, &e);
+                  }
                   s.reply_entry(req, err, e, d);
                 });
 }
@@ -486,14 +560,13 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
                 });
 }
 
-void open_common(fuse_req_t req, ChaosFsSession& s, int fd, fuse_file_info* fi, int flags) {
+void open_common(ChaosFsSession& s, Inode& i, int fd, fuse_file_info* fi, int flags) {
   fi->fh = static_cast<uint64_t>(static_cast<uint32_t>(fd)) | ((flags & O_APPEND) ? kAppendBit : 0);
-  // The kernel drops cached pages at each open, so reads after a reopen reach ChaosFS (and
-  // its rules) instead of being served from the page cache of an earlier open.
-  fi->keep_cache = 0;
+  // Pages cached by an earlier open are dropped unless keep_cache() says they are still the
+  // backing file's and no rule wants to see this file's reads. O_DIRECT opens bypass the
+  // page cache anyway (and must not validate it: their writes do not update it).
+  fi->keep_cache = !(flags & O_DIRECT) && s.keep_cache(i, fd);
   fi->direct_io = 0;
-  (void)s;
-  (void)req;
 }
 
 // O_DIRECT is honoured by the FUSE kernel module (it bypasses the page cache for such an
@@ -509,7 +582,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 [&s, req, &i, f](const FsDecision&) mutable {
                   int fd = s.reopen(i, backing_open_flags(f.flags));
                   if (fd < 0) return (void)fuse_reply_err(req, errno);
-                  open_common(req, s, fd, &f, f.flags);
+                  open_common(s, i, fd, &f, f.flags);
                   if (fuse_reply_open(req, &f) == -ENOENT) ::close(fd);
                 });
 }
@@ -537,7 +610,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                     return (void)fuse_reply_err(req, err);
                   }
                   if (d.attr) apply_attr_override(e.attr, *d.attr);
-                  open_common(req, s, fd, &f, f.flags);
+                  open_common(s, s.inode(e.ino), fd, &f, f.flags);
                   if (fuse_reply_create(req, &e, &f) == -ENOENT) {
                     ::close(fd);
                     s.forget_one(e.ino, 1);
@@ -547,35 +620,51 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 constexpr size_t kSmallRead = 32 * 1024;
 
+// Answers a READ; true if the data sent was corrupted by a mistake.
+bool reply_read(ChaosFsSession& s, fuse_req_t req, int fd, size_t size, off_t off, const FsDecision& d) {
+  if (d.mistakes.empty() && size <= kSmallRead) {
+    // Small reads: one pread and one writev cost less than splicing through a pipe (three
+    // calls).
+    thread_local std::vector<char> small(kSmallRead);
+    ssize_t n = ::pread(fd, small.data(), size, off);
+    if (n < 0) fuse_reply_err(req, errno);
+    else fuse_reply_buf(req, small.data(), static_cast<size_t>(n));
+    return false;
+  }
+  if (d.mistakes.empty()) {
+    // Zero-copy: libfuse splices from the backing file into /dev/fuse.
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = fd;
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    return false;
+  }
+  std::vector<char> data(size);
+  ssize_t n = ::pread(fd, data.data(), size, off);
+  if (n < 0) {
+    fuse_reply_err(req, errno);
+    return false;
+  }
+  bool changed = s.engine.corrupt(d, data.data(), static_cast<size_t>(n));
+  fuse_reply_buf(req, data.data(), static_cast<size_t>(n));
+  return changed;
+}
+
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   auto& s = S(req);
   Inode& i = s.inode(ino);
   int fd = fh_fd(fi);
   s.with_faults(req, FsMethod::kRead, [&] { return s.inner_path(i); },
-                [&s, req, fd, size, off](const FsDecision& d) {
-                  if (d.mistakes.empty() && size <= kSmallRead) {
-                    // Small reads: one pread and one writev cost less than splicing through
-                    // a pipe (three calls).
-                    thread_local std::vector<char> small(kSmallRead);
-                    ssize_t n = ::pread(fd, small.data(), size, off);
-                    if (n < 0) return (void)fuse_reply_err(req, errno);
-                    fuse_reply_buf(req, small.data(), static_cast<size_t>(n));
-                    return;
-                  }
-                  if (d.mistakes.empty()) {
-                    // Zero-copy: libfuse splices from the backing file into /dev/fuse.
-                    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-                    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-                    buf.buf[0].fd = fd;
-                    buf.buf[0].pos = off;
-                    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-                    return;
-                  }
-                  std::vector<char> data(size);
-                  ssize_t n = ::pread(fd, data.data(), size, off);
-                  if (n < 0) return (void)fuse_reply_err(req, errno);
-                  s.engine.corrupt(d, data.data(), static_cast<size_t>(n));
-                  fuse_reply_buf(req, data.data(), static_cast<size_t>(n));
+                [&s, req, ino, fd, size, off](const FsDecision& d) {
+                  bool corrupted = reply_read(s, req, fd, size, off, d);
+                  // The kernel keeps what it was sent in its page cache and would serve the
+                  // same corruption to every later read of these bytes in this open: once
+                  // the reply is in, drop those pages, so the next read is a READ the rules
+                  // decide again. Only then: clean pages stay, as a disk's good blocks stay
+                  // in a page cache (and dropping pages an application has mapped shared and
+                  // dirtied writes them back first, through the rules, which may fail it).
+                  if (corrupted) s.notifier->invalidate_pages_later(ino, off, static_cast<int64_t>(size));
                 });
 }
 
@@ -635,7 +724,8 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto& s = S(req);
   Inode& i = s.inode(ino);
   int fd = fh_fd(fi);
-  s.with_faults(req, FsMethod::kFlush, [&] { return s.inner_path(i); }, [req, fd](const FsDecision&) {
+  s.with_faults(req, FsMethod::kFlush, [&] { return s.inner_path(i); }, [&s, req, fd](const FsDecision&) {
+    if (!s.flush_closes_dup) return (void)fuse_reply_err(req, 0);
     // close() of a duplicate reports the backing file system's deferred errors (NFS, ...)
     // without closing our descriptor.
     int dup = ::dup(fd);
@@ -961,6 +1051,7 @@ ChaosFsSession::~ChaosFsSession() {
   }
   control.reset();
   delayed.reset();
+  notifier.reset();
   if (se) {
     if (mounted) fuse_session_unmount(se);
     fuse_session_destroy(se);
@@ -1033,7 +1124,9 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   struct stat mst;
   if (::stat(s->mountpoint.c_str(), &mst) != 0) return Error::sys(fmt::format("stat mountpoint {}", s->mountpoint));
   if (!S_ISDIR(mst.st_mode)) return Error(fmt::format("mountpoint {} is not a directory", s->mountpoint));
-  s->engine.set_mountpoint(s->mountpoint);
+  // Absolute globs name the path the application sees (the volume in a container).
+  s->engine.set_mountpoint(options.app_mountpoint.empty() ? s->mountpoint : options.app_mountpoint);
+  s->flush_closes_dup = close_can_fail(bfd);
 
   // The guardian before any thread of ours exists and before /dev/fuse is open.
   if (options.unmount_guardian) {
@@ -1072,12 +1165,12 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   if (::fcntl(ffd, F_SETFL, ::fcntl(ffd, F_GETFL) | O_NONBLOCK) != 0) return Error::sys("fcntl /dev/fuse O_NONBLOCK");
 
   ChaosFsSession* raw = s.get();
-  s->engine.set_on_change([raw](bool was, bool now) {
-    if (was || now) raw->invalidate_kernel_cache();
-  });
+  s->notifier = std::make_unique<KernelCacheNotifier>(s->se);
+  s->engine.set_on_change([raw](const FsCacheImpact& impact) { raw->on_rules_changed(impact); });
   s->engine.set_rules(options.rules);
   s->delayed = std::make_unique<DelayedReplyQueue>(std::max(2u, s->threads / 2));
-  if (control) s->control = std::make_unique<FsControlServer>(std::move(control), s->stop_fd.get(), s->engine, s->mountpoint);
+  if (control) s->control = std::make_unique<FsControlServer>(std::move(control), s->stop_fd.get(), s->engine,
+                                                 options.app_mountpoint.empty() ? s->mountpoint : options.app_mountpoint);
 
   std::unique_ptr<ChaosFs> fs(new ChaosFs());
   fs->session_ = std::move(s);

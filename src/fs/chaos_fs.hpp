@@ -42,6 +42,10 @@ struct ChaosFsOptions {
 
   // Where to mount, resolved in the caller's current mount namespace. Must be a directory.
   std::string mountpoint;
+  // Where the application sees the file system, when not at `mountpoint` (container mode:
+  // ChaosFS is mounted on a host staging directory and then moved over the volume). Rules'
+  // absolute globs, initial and live, are matched against it. Empty: `mountpoint`.
+  std::string app_mountpoint;
 
   std::vector<FsFaultRule> rules;  // installed at mount time
   uint64_t seed = 0;               // 0: chosen at random (see ChaosFs::seed())

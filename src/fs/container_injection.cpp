@@ -266,6 +266,7 @@ Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {
   ChaosFsOptions o;
   o.backing_fd = backing.get();
   o.mountpoint = state_.stage_dir;
+  o.app_mountpoint = vol.path();  // live rules with absolute globs name the volume
   o.seed = s_.seed;
   o.control_fd = control_fd;
   o.fsname = "chaosfs";

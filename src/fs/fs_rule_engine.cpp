@@ -46,13 +46,15 @@ void FsRuleEngine::publish(std::shared_ptr<const FsRuleTable> t) {
   uint64_t mask = 0;
   for (size_t i = 0; i < kFsMethodCount; ++i)
     if (t->any_methods.test(i)) mask |= uint64_t{1} << i;
-  bool was = table_.load()->affects_lookup_cache;
+  auto old = table_.load();
   // Order: the table first, then the fast mask, so a request that sees a method wanted
   // also finds the rule in the table.
   table_.store(t);
   any_methods_.store(mask);
   affects_cache_.store(t->affects_lookup_cache);
-  if (on_change_) on_change_(was, t->affects_lookup_cache);
+  if (on_change_)
+    on_change_(FsCacheImpact{old->affects_lookup_cache || t->affects_lookup_cache,
+                             old->affects_data_cache || t->affects_data_cache});
 }
 
 static std::shared_ptr<FsRuleTable> build_table(std::vector<std::shared_ptr<const InstalledRule>> rules) {
@@ -64,6 +66,9 @@ static std::shared_ptr<FsRuleTable> build_table(std::vector<std::shared_ptr<cons
     if (r->methods.test(static_cast<size_t>(FsMethod::kLookup)) ||
         r->methods.test(static_cast<size_t>(FsMethod::kGetattr)) || r->rule.attr)
       t->affects_lookup_cache = true;
+    if (r->methods.test(static_cast<size_t>(FsMethod::kRead)) ||
+        r->methods.test(static_cast<size_t>(FsMethod::kWrite)))
+      t->affects_data_cache = true;
   }
   return t;
 }
@@ -119,6 +124,21 @@ std::vector<FsRuleStatus> FsRuleEngine::status() const {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+bool FsRuleEngine::may_act(FsMethodSet methods, const PathFn& path_fn) const {
+  auto t = table_.load();
+  if ((t->any_methods & methods).none()) return false;
+  std::optional<std::optional<std::string>> path;
+  for (const auto& r : t->rules) {
+    if ((r->methods & methods).none()) continue;
+    if (r->rule.paths.empty()) return true;
+    if (!path) path = path_fn();
+    if (!*path) return true;  // unknown path: assume the rule applies
+    for (const auto& g : r->rule.paths)
+      if (fs_path_matches(g, mountpoint_, **path)) return true;
+  }
+  return false;
 }
 
 FsDecision FsRuleEngine::decide(FsMethod m, const PathFn& path_fn) const {

@@ -43,6 +43,13 @@ struct FsRuleTable {
   FsMethodSet any_methods;       // union of the rules' methods: a quick "no rule cares"
   FsMethodSet pathless_methods;  // methods some rule without a path filter matches
   bool affects_lookup_cache = false;  // lookup/getattr rules or attr overrides exist
+  bool affects_data_cache = false;    // read/write rules exist (faults, delays, mistakes)
+};
+
+// What a rule change means for what the kernel caches (see FsRuleEngine::set_on_change).
+struct FsCacheImpact {
+  bool lookup = false;  // the old or the new rules act on lookup/getattr/attributes
+  bool data = false;    // the old or the new rules act on read/write
 };
 
 // What to do with one request.
@@ -60,6 +67,8 @@ class FsRuleEngine {
  public:
   explicit FsRuleEngine(uint64_t seed) : seed_(seed) {}
 
+  using PathFn = std::function<std::optional<std::string>()>;
+
   std::vector<uint64_t> set_rules(std::vector<FsFaultRule> rules);
   std::vector<uint64_t> add_rules(std::vector<FsFaultRule> rules);
   bool remove_rule(uint64_t id);
@@ -71,10 +80,15 @@ class FsRuleEngine {
   }
   bool affects_lookup_cache() const { return affects_cache_.load(std::memory_order_relaxed); }
 
+  // True when some installed rule has one of `methods` and a path filter that matches
+  // path() (or none). Percent and time window are ignored on purpose: the answer decides
+  // whether the kernel may keep a file's pages cached across opens, and a rule whose window
+  // opens later, or that fires on 1% of requests, must still see every read.
+  bool may_act(FsMethodSet methods, const PathFn& path) const;
+
   // Decides for one request. path() is called only when a rule with a path filter is
   // considered; it returns the path as the application sees it (mountpoint + inner path)
   // and the inner path ("/a/b"), or nullopt when it cannot be known.
-  using PathFn = std::function<std::optional<std::string>()>;
   FsDecision decide(FsMethod m, const PathFn& inner_path) const;
 
   // Applies mistakes to a buffer (random positions/lengths/fill from a thread-local
@@ -82,11 +96,13 @@ class FsRuleEngine {
   // anything was changed.
   bool corrupt(const FsDecision& d, char* data, size_t size) const;
 
+  // The mountpoint as the application sees it: absolute globs are matched against it plus
+  // the inner path. Set before rules are first installed.
   void set_mountpoint(std::string mp) { mountpoint_ = std::move(mp); }
-  // Called after every rule change with (old table affected the kernel's lookup/attribute
-  // cache, new one does): ChaosFs drops the kernel's cached entries so the change is seen
-  // at once. Set before rules are first installed.
-  void set_on_change(std::function<void(bool, bool)> f) { on_change_ = std::move(f); }
+  // Called after every rule change with what the old and new rules mean for the kernel's
+  // caches: ChaosFs drops the cached entries, attributes or pages, so the change is seen at
+  // once. Set before rules are first installed.
+  void set_on_change(std::function<void(const FsCacheImpact&)> f) { on_change_ = std::move(f); }
   uint64_t seed() const { return seed_; }
 
  private:
@@ -95,7 +111,7 @@ class FsRuleEngine {
 
   uint64_t seed_;
   std::string mountpoint_;
-  std::function<void(bool, bool)> on_change_;
+  std::function<void(const FsCacheImpact&)> on_change_;
   std::mutex write_mu_;  // serialises rule changes
   uint64_t next_id_ = 1;
   std::atomic<std::shared_ptr<const FsRuleTable>> table_{std::make_shared<const FsRuleTable>()};
