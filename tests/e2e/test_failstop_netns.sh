@@ -6,6 +6,8 @@
 # died). Traffic stays on those namespaces' loopbacks.
 #   omission of A (100%): A's requests time out, B's on the same 127.0.0.1:PORT are served;
 #     after syschaos stops, and after a SIGKILL of syschaos, A serves again at once;
+#   duplication of A on the default interface lo, which is A's own loopback: packets are
+#     duplicated (syschaos's counter) and A's TCP answers them with D-SACKs;
 #   crash of A: a connected client in A sees no FIN/RST (tcpdump on A's lo) and times out,
 #     a new connection hangs (no "refused"), while B keeps serving; once the blackhole is
 #     lifted A's address refuses (the "host" is back, nothing listens);
@@ -104,6 +106,24 @@ kill -KILL "$SC_PID"
 wait_in "$HA" "200 0" 5 || fail "after SIGKILL of syschaos, A's requests are still dropped"
 expect_in "$HA" "200 0" 5 "after SIGKILL during omit: A"
 expect_in "$HB" "200 0" 2 "after SIGKILL during omit: B"
+
+# --- duplication on A's own lo (the default --interface, looked up in A's namespace) -----------
+# TCP discards a duplicate segment and answers it with a D-SACK: A's own counters show it.
+dsack_in() {
+  nsenter -t "$1" -n nstat -asz TcpExtTCPDSACKOldSent 2>/dev/null | awk '$1 == "TcpExtTCPDSACKOldSent" {print $2}'
+}
+before=$(dsack_in "$HA")
+start_syschaos failstop duplicate --container "$A" --fraction 50% --duration 60s
+wait_endpoints
+expect_in "$HA" "200 0" 20 "duplicate A: A"
+kill -TERM "$SC_PID"
+wait_syschaos 10
+((SC_RC == 0)) || fail "syschaos duplicate exited $SC_RC"
+dups=$(sed -n 's/.*duplicated \([0-9]*\) of.*/\1/p' "$SC_ERR")
+((${dups:-0} > 0)) || fail "nothing duplicated on A's lo: $(tail -2 "$SC_ERR")"
+after=$(dsack_in "$HA")
+((${after:-0} > ${before:-0})) || fail "no D-SACK in A's namespace ($before -> $after)"
+info "duplicate: $(grep duplicated "$SC_ERR"); D-SACKs sent in A: $before -> $after"
 
 # --- crash of A --------------------------------------------------------------------------------
 CAP_A=$TMP/crash-a.pcap
