@@ -2,10 +2,14 @@
 # What ChaosFS costs with no faults, against the same directory used natively and through
 # bindfs (another pass-through FUSE file system), measured with fio in one run:
 #   seq-read    1 MiB sequential reads of a 1 GiB file, page caches dropped before each
-#               measurement ("cold"), and again with the backing file cached ("warm";
-#               fio's --invalidate=0, and ChaosFS drops its own cache at open anyway)
+#               measurement ("cold"), and again right after the file was read once by
+#               the same route ("warm": natively, through ChaosFS, through bindfs; fio's
+#               --invalidate=0). A FUSE file system has its own page cache on top of the
+#               backing file's; ChaosFS keeps it across opens while no rule cares about the
+#               file (docs/CHAOSFS.md), bindfs drops it at each open.
 #   seq-write   1 MiB sequential writes of 1 GiB, fsync at the end
-#   rand-read   4 KiB random reads (psync, 1 job, backing file cached, --invalidate=0)
+#   rand-read   4 KiB random reads (psync, 1 job, file read once by the same route first,
+#               --invalidate=0)
 #   rand-write  4 KiB random writes (psync, 1 job)
 #   create / stat / unlink   fio's filecreate, filestat and filedelete engines on NFILES
 #               small files (metadata operations per second)
@@ -87,7 +91,7 @@ measure() {  # test dir
       drop_caches
       fio_value bw read --name=sr --filename="$d/seq.dat" --size="$SIZE" --rw=read --bs=1m --ioengine=psync ;;
     seqread_warm)
-      cat "$data/seq.dat" >/dev/null
+      cat "$d/seq.dat" >/dev/null
       fio_value bw read --name=sr --filename="$d/seq.dat" --size="$SIZE" --rw=read --bs=1m --ioengine=psync \
         --invalidate=0 ;;
     seqwrite)
@@ -95,7 +99,7 @@ measure() {  # test dir
         --ioengine=psync --end_fsync=1
       rm -f "$data/seqw.dat" ;;
     randread)
-      cat "$data/rand.dat" >/dev/null
+      cat "$d/rand.dat" >/dev/null
       fio_value iops read --name=rr --filename="$d/rand.dat" --size=256m --rw=randread --bs=4k \
         --ioengine=psync --time_based --runtime="$RUNTIME" --invalidate=0 ;;
     randwrite)
