@@ -1,4 +1,4 @@
-// fs_thread_cwd DIR [main-in-volume] [clone-no-fs] [own-files]: a process with a thread whose
+// fs_thread_cwd DIR [main-in-volume] [clone-no-fs] [own-files] [main-busy]: a process with a thread whose
 // working directory (and, with own-files, fd table) is its own, inside a volume that syschaos
 // re-points to another mount.
 //   * the worker thread: unshare(CLONE_FS), chdir(DIR/sub), then every 5 ms opens the
@@ -17,6 +17,9 @@
 // CLONE_FILES at clone) holding DIR/sub/held.txt, which it reads one byte per round: each
 // byte must be the next one (the offset must survive re-pointing); EIO is counted as "heio"
 // (the test injects it on read), anything else is an ERROR.
+// With "main-busy" the main thread computes between its checks instead of sleeping, so that
+// the thread syschaos finds in a system call (its executor) is the worker, and the main
+// thread's cwd must be changed by a thread caught outside any call.
 // Prints "ready" once the worker is in DIR/sub, "thread ok=N eio=M" every 20 worker rounds,
 // (" heio=K" appended with own-files) and "ERROR what: errno" on any failure it should never see.
 #define _GNU_SOURCE
@@ -242,11 +245,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   dir = argv[1];
-  int main_in_volume = 0, bare = 0;
+  int main_in_volume = 0, bare = 0, main_busy = 0;
   for (int i = 2; i < argc; ++i) {
     if (strcmp(argv[i], "main-in-volume") == 0) main_in_volume = 1;
     if (strcmp(argv[i], "clone-no-fs") == 0) bare = 1;
     if (strcmp(argv[i], "own-files") == 0) own_files = 1;
+    if (strcmp(argv[i], "main-busy") == 0) main_busy = 1;
   }
   char path[4096];
   snprintf(path, sizeof(path), "%s/sub/probe.txt", dir);
@@ -275,6 +279,13 @@ int main(int argc, char** argv) {
   for (;;) {
     struct stat st;
     if (main_in_volume && stat("top.txt", &st) != 0) say("ERROR stat top.txt (main cwd): %s\n", strerror(errno));
-    sleep_ms(10);
+    if (main_busy) {
+      // Tens of milliseconds of pure computation: the interrupt finds the main thread outside
+      // any system call (no clock reads: on a VM without a vDSO clock those are calls too).
+      for (volatile unsigned long i = 0; i < 20000000UL; ++i) {
+      }
+    } else {
+      sleep_ms(10);
+    }
   }
 }
