@@ -2,9 +2,10 @@
 /* syschaos failstop: "fail at the N-th call of a syscall". Counts, in the kernel, one
  * syscall per victim (a group of target processes) on raw_syscalls:sys_enter. The call
  * that reaches N stops the victim at once, from here: SIGSTOP to the hitting process
- * (bpf_send_signal: the whole thread group) and to every other process of the victim
- * (bpf_send_signal_task, Linux 6.13+), then wakes user space through a ring buffer, which
- * applies the failure (freeze, crash, kill) and lets the processes go on from the stop.
+ * (bpf_send_signal: the whole thread group) and to every thread of every process of the
+ * victim (bpf_send_signal_task, Linux 6.13+; see stop_process), then wakes user space
+ * through a ring buffer, which applies the failure (freeze, crash, kill) and lets the
+ * processes go on from the stop (SIGCONT).
  *
  * Why sys_enter: the stop is requested as the N-th call enters the kernel, so the other
  * threads and processes are stopped while that call runs, however long it waits. The call
@@ -33,7 +34,11 @@ char LICENSE[] SEC("license") = "GPL";
  * others (the event counts them as missed). */
 extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym __weak;
 extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, u64 value) __ksym __weak;
+extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task, unsigned int flags) __ksym __weak;
+extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __ksym __weak;
+extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __ksym __weak;
 
 /* tgid -> victim index. Seeded by user space; forks add their children. */
 struct {
@@ -62,6 +67,31 @@ struct {
   __uint(max_entries, 4096 * 4);
 } events SEC(".maps");
 
+/* SIGSTOP to every thread of `task`'s process, each as its own target. A signal to the
+ * process wakes one thread only (the caller, for the hit), and its siblings learn of the
+ * group stop when that thread acts on it: if it is preempted first, they run on for a
+ * scheduler slice (thousands of calls, measured). A stop signal sent to each thread makes
+ * each stop at its next return to user space (a running one is interrupted at once); the
+ * first one to act stops the whole group, and SIGCONT discards the others. 0 when every
+ * thread was signalled. Without the task iterator (before 6.7): the process signal. */
+static __always_inline int stop_process(struct task_struct *task) {
+  if (!bpf_iter_task_new || !bpf_iter_task_next || !bpf_iter_task_destroy || !bpf_task_acquire)
+    return bpf_send_signal_task(task, FS_SIGSTOP, PIDTYPE_TGID, 0);
+  struct bpf_iter_task it;
+  struct task_struct *thread;
+  int err = 0;
+  bpf_iter_task_new(&it, task, BPF_TASK_ITER_PROC_THREADS);
+  while ((thread = bpf_iter_task_next(&it))) {
+    /* The iterator's pointer is only RCU-protected; the signal wants a reference. */
+    struct task_struct *held = bpf_task_acquire(thread);
+    if (!held) continue; /* exiting */
+    if (bpf_send_signal_task(held, FS_SIGSTOP, PIDTYPE_PID, 0) != 0) err = -1;
+    bpf_task_release(held);
+  }
+  bpf_iter_task_destroy(&it);
+  return err;
+}
+
 struct stop_ctx {
   __u32 victim;
   __u32 self;
@@ -81,7 +111,7 @@ static long stop_member(struct bpf_map *map, __u32 *tgid, __u32 *victim, struct 
     ctx->missed++; /* gone (its entry outlives it) */
     return 0;
   }
-  if (bpf_send_signal_task(task, FS_SIGSTOP, PIDTYPE_TGID, 0) == 0)
+  if (stop_process(task) == 0)
     ctx->stopped++;
   else
     ctx->missed++;
@@ -104,6 +134,8 @@ int BPF_PROG(fs_sys_enter, struct pt_regs *regs, long id) {
   if (now != w->threshold) return 0;
   /* Exactly one call per victim gets here. Stop first, report after. */
   long stop_error = bpf_send_signal(FS_SIGSTOP);
+  if (bpf_send_signal_task)
+    stop_process(bpf_get_current_task_btf()); /* and to each of its threads: see stop_process */
   struct stop_ctx stop = {.victim = v, .self = tgid};
   bpf_for_each_map_elem(&victim_of, stop_member, &stop, 0);
   struct fs_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

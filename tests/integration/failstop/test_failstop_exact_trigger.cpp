@@ -54,10 +54,11 @@ struct Workload {
   std::unique_ptr<BackgroundProcess> proc;
   std::vector<pid_t> children;
 
-  Workload(const std::string& pace, int processes = 1) {
+  explicit Workload(const std::string& pace, int workers = 1, const std::string& kind = "processes") {
     proc = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{prog("failstop_exact"), counters, go, pace, std::to_string(processes)});
-    eventually([&] { return path_exists(counters) && children_of(proc->pid()).size() + 1 == size_t(processes); },
+        std::vector<std::string>{prog("failstop_exact"), counters, go, pace, std::to_string(workers), kind});
+    size_t expected_children = kind == "processes" ? size_t(workers - 1) : 0;
+    eventually([&] { return path_exists(counters) && children_of(proc->pid()).size() == expected_children; },
                std::chrono::seconds(10));
     children = children_of(proc->pid());
   }
@@ -148,35 +149,42 @@ TEST(FailstopExactTrigger, KillTermAtCall300TightLoop) {
   EXPECT_EQ(sc.wait(), 0) << sc.err();
 }
 
-TEST(FailstopExactTrigger, TwoProcessesBothStoppedFromTheKernel) {
-  // A victim of two processes (the workload and the child it forked before arming). The
-  // call that reaches N stops both from the kernel. A call the other process has already
-  // begun then may still complete (it is counted: at most one per other thread); nothing
-  // runs after that.
-  Workload w("paced", 2);
-  ASSERT_EQ(w.children.size(), 1u);
+// A victim of two workers: two processes (the workload and the child it forked before
+// arming) or two threads. The call that reaches N stops both from the kernel. A call the
+// other worker had already begun may still complete (it is counted: at most one per other
+// thread); nothing runs after that.
+void two_workers_stopped_at(const std::string& kind) {
+  Workload w("paced", 2, kind);
+  ASSERT_EQ(w.children.size(), kind == "processes" ? 1u : 0u);
   BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "3s"}));
   ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
   w.start();
   ASSERT_TRUE(wait_event(w.events, "fail", 1, std::chrono::seconds(60))) << sc.err();
   Counters at = w.now();
   auto fail = first_event(w.events, "fail");
-  EXPECT_EQ(fail.value("stopped_in_kernel", 0), 2);
+  EXPECT_EQ(fail.value("stopped_in_kernel", 0), kind == "processes" ? 2 : 1);
   uint64_t counted = fail.value("count_at_failure", 0ULL);
-  int hitter = fail.value("hit_pid", 0) == w.pid() ? 0 : 1;
-  EXPECT_EQ(at.begun(hitter), at.returned(hitter) + 1) << "the hitting process ran on after its call";
+  // The worker that made the N-th call: the main thread of the first process is worker 0.
+  int hitter = fail.value(kind == "processes" ? "hit_pid" : "hit_tid", 0) == w.pid() ? 0 : 1;
+  EXPECT_EQ(at.begun(hitter), at.returned(hitter) + 1) << "the hitting worker ran on after its call";
   uint64_t begun = at.begun(0) + at.begun(1), returned = at.returned(0) + at.returned(1);
   EXPECT_GE(counted, 300u);
   EXPECT_LE(counted, 301u);
   EXPECT_LE(returned, counted);
   EXPECT_LE(counted, begun);
+  std::printf("%s: counted %llu, worker 0 begun %llu returned %llu, worker 1 begun %llu returned %llu\n",
+              kind.c_str(), (unsigned long long)counted, (unsigned long long)at.begun(0),
+              (unsigned long long)at.returned(0), (unsigned long long)at.begun(1), (unsigned long long)at.returned(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   Counters later = w.now();
-  EXPECT_EQ(later.v, at.v) << "a process ran while frozen";
+  EXPECT_EQ(later.v, at.v) << "a worker ran while frozen";
   EXPECT_EQ(sc.wait(), 0) << sc.err();
   EXPECT_TRUE(w.runs_past(at.returned(0), 0));
   EXPECT_TRUE(w.runs_past(at.returned(1), 1));
 }
+
+TEST(FailstopExactTrigger, TwoProcessesBothStoppedFromTheKernel) { two_workers_stopped_at("processes"); }
+TEST(FailstopExactTrigger, TwoThreadsBothStopped) { two_workers_stopped_at("threads"); }
 
 // SIGKILL of syschaos between the kernel's stop and anything syschaos does about it: the
 // guard continues the target. syschaos is itself stopped before the hit, so the kernel's
