@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "core/fault_parser.hpp"
 #include "core/syscall_table.hpp"
 #include "experiment/atomic_file.hpp"
@@ -28,13 +29,6 @@ namespace syschaos::experiment {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double unix_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
-}
-
 
 // Keeps every interval the monitor produces (for the verdict) and writes it to the
 // experiment's monitor.jsonl as it comes.

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "core/rng.hpp"
 #include "failstop/syscall_trigger.hpp"
 #include "failstop/trigger_stops.hpp"
@@ -28,10 +29,6 @@ std::optional<Nanos> process_cpu(pid_t pid) {
   timespec ts{};
   if (::clock_gettime(clock, &ts) != 0) return std::nullopt;
   return Nanos(static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
-}
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 bool is_stop_signal(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "core/syscall_table.hpp"
 #include "target/held_child.hpp"
 #include "observe/resource_sampler.hpp"
@@ -20,12 +21,6 @@
 namespace syschaos {
 
 namespace {
-
-double unix_now() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
-}
 
 // Blocks the stop signals for the duration of run() so they can be taken with
 // sigtimedwait, and restores the caller's mask after (taking any still pending first, so

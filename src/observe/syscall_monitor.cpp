@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "core/clock.hpp"
 #include "core/syscall_table.hpp"
 #include "core/unique_fd.hpp"
 #include "observe/bpf_diagnostics.hpp"
@@ -41,8 +42,6 @@ int64_t clock_ns(clockid_t clock) {
   ::clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
-
-double unix_now() { return static_cast<double>(clock_ns(CLOCK_REALTIME)) / 1e9; }
 
 bool is_power_of_two(uint64_t v) { return v && (v & (v - 1)) == 0; }
 

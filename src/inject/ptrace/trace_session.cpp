@@ -12,6 +12,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/clock.hpp"
 #include "core/errno_names.hpp"
 #include "inject/ptrace/proc_inspect.hpp"
 #include "inject/ptrace/ptrace_call_context.hpp"
@@ -187,9 +188,7 @@ void TraceSession::on_entry(ThreadState& t, const SyscallStop& stop) {
   if (options_.events) {
     InjectionEvent ev;
     ev.since_arm = std::chrono::duration_cast<Nanos>(now - armed_at_);
-    struct timespec ts {};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    ev.unix_time = static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+    ev.unix_time = unix_now();
     ev.pid = t.tgid;
     ev.tid = t.tid;
     ev.nr = nr;
