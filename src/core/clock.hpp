@@ -1,5 +1,9 @@
-// Time helpers every module shares: the wall clock as the records carry it.
+// Time helpers every module shares: the wall clock as the records carry it, and sleeps that
+// a stop flag (Ctrl-C, SIGTERM) cuts short.
 #pragma once
+
+#include <atomic>
+#include <chrono>
 
 namespace syschaos {
 
@@ -7,5 +11,10 @@ namespace syschaos {
 // the form of every timestamp in events, intervals and experiment files, so that records of
 // different subsystems line up.
 double unix_now();
+
+// Sleeps until `until` in steps of at most 50 ms, so that a stop request is noticed quickly.
+// False when `stop` (may be null: never stops) is set before or during the sleep.
+bool sleep_until_unless_stopped(std::chrono::steady_clock::time_point until,
+                                const std::atomic<bool>* stop);
 
 }  // namespace syschaos

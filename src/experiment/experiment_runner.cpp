@@ -64,15 +64,6 @@ class ReplacedCallsToMonitor final : public EventSink {
   Monitor* monitor_;
 };
 
-// Sleeps until `until` unless asked to stop; false when stopped.
-bool wait_until(Clock::time_point until, const std::atomic<bool>* stop) {
-  while (Clock::now() < until) {
-    if (stop && stop->load()) return false;
-    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), until - Clock::now()));
-  }
-  return !(stop && stop->load());
-}
-
 double seconds_since(Clock::time_point zero) {
   return std::chrono::duration<double>(Clock::now() - zero).count();
 }
@@ -264,7 +255,7 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
   bool interrupted = false;
   std::string tool_failure;  // syschaos itself failed: no verdict, the campaign stops
   phase("baseline");
-  interrupted = !wait_until(baseline_end, options.stop);
+  interrupted = !sleep_until_unless_stopped(baseline_end, options.stop);
   // Phases are the schedule (requests are placed by when they were scheduled to start);
   // only an interrupted phase ends where it was cut.
   auto nominal = [&](Clock::time_point t) { return std::chrono::duration<double>(t - zero).count(); };
@@ -300,13 +291,13 @@ Result<ExperimentResult> run_experiment(const ExperimentSpec& spec, const Planne
       }
       // The engine ends early when the target exits: the phase still lasts its length.
     }
-    interrupted = !wait_until(perturbation_end, options.stop);
+    interrupted = !sleep_until_unless_stopped(perturbation_end, options.stop);
     obs.phases.push_back({Phase::perturbation, start_s, interrupted ? seconds_since(zero) : nominal(perturbation_end)});
   }
   if (!interrupted && spec.phases.recovery.count() > 0) {
     phase("recovery");
     double start_s = nominal(perturbation_end);
-    interrupted = !wait_until(recovery_end, options.stop);
+    interrupted = !sleep_until_unless_stopped(recovery_end, options.stop);
     obs.phases.push_back({Phase::recovery, start_s, interrupted ? seconds_since(zero) : nominal(recovery_end)});
   }
   phase("judging");

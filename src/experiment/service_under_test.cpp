@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/clock.hpp"
 #include "target/docker_client.hpp"
 #include "target/launch_target.hpp"
 
@@ -21,16 +22,6 @@ namespace syschaos::experiment {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Sleeps in short steps so Ctrl-C is noticed quickly; false when asked to stop.
-bool sleep_unless_stopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
-  auto until = Clock::now() + d;
-  while (Clock::now() < until) {
-    if (stop.load()) return false;
-    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), until - Clock::now()));
-  }
-  return !stop.load();
-}
 
 size_t discard_body(char*, size_t size, size_t n, void*) { return size * n; }
 
@@ -238,7 +229,7 @@ Result<void> ServiceUnderTest::wait_ready(const std::atomic<bool>& stop) {
     if (Clock::now() > until)
       return Error(fmt::format("{} is not ready after {}{}", section_.describe(), format_duration(section_.ready_timeout),
                                ready_url_.empty() ? "" : " (" + ready_url_ + " does not answer 2xx/3xx)"));
-    if (!sleep_unless_stopped(std::chrono::milliseconds(100), stop)) return Error("interrupted");
+    if (!sleep_until_unless_stopped(Clock::now() + std::chrono::milliseconds(100), &stop)) return Error("interrupted");
   }
 }
 
