@@ -507,4 +507,18 @@ SyscallStats merge_syscall_stats(const std::vector<const MonitorSample*>& sample
   return merged;
 }
 
+std::vector<double> per_sample_error_rates(const std::vector<const MonitorSample*>& samples,
+                                           std::string_view syscall) {
+  std::vector<double> out;
+  for (auto* sample : samples) {
+    double len = sample->end_s - sample->start_s;
+    if (len <= 0) continue;
+    uint64_t errors = 0;
+    for (const auto& s : sample->interval.syscalls)
+      if (s.name == syscall) errors += s.errors;
+    out.push_back(static_cast<double>(errors) / len);
+  }
+  return out;
+}
+
 }  // namespace syschaos::experiment

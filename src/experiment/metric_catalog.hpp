@@ -121,5 +121,9 @@ double covered_seconds(const std::vector<const MonitorSample*>& samples);
 // summed over the samples.
 SyscallStats merge_syscall_stats(const std::vector<const MonitorSample*>& samples,
                                  std::string_view syscall);
+// One syscall's errors per second in each sample (samples of no length left out): the unit
+// the error-rate tests compare, since errors come in bursts that one sample holds.
+std::vector<double> per_sample_error_rates(const std::vector<const MonitorSample*>& samples,
+                                           std::string_view syscall);
 
 }  // namespace syschaos::experiment

@@ -65,22 +65,10 @@ std::vector<std::string> choose_top_syscalls(const ExperimentObservations& o, si
   if (base && pert) {
     auto sb = samples_in(o, window_of(*base)), sp = samples_in(o, window_of(*pert));
     double tb = covered_seconds(sb), tp = covered_seconds(sp);
-    auto error_rates = [](const std::vector<const MonitorSample*>& samples, const std::string& name) {
-      std::vector<double> out;
-      for (auto* sample : samples) {
-        double len = sample->end_s - sample->start_s;
-        if (len <= 0) continue;
-        uint64_t errors = 0;
-        for (const auto& sc : sample->interval.syscalls)
-          if (sc.name == name) errors += sc.errors;
-        out.push_back(static_cast<double>(errors) / len);
-      }
-      return out;
-    };
     for (const auto& [name, total] : volume) {
       auto eb = merge_syscall_stats(sb, name).errors, ep = merge_syscall_stats(sp, name).errors;
       if (eb == 0 && ep == 0) continue;
-      auto test = mann_whitney_u(error_rates(sp, name), error_rates(sb, name));
+      auto test = mann_whitney_u(per_sample_error_rates(sp, name), per_sample_error_rates(sb, name));
       auto rates = compare_poisson_rates(ep, tp, eb, tb);  // rates and the smoothed ratio
       if (test && rates && test->p_value < 0.01 && (rates->rate_ratio >= 2 || rates->rate_ratio <= 0.5))
         changed.push_back({std::fabs(rates->rate1 - rates->rate2), name});

@@ -331,19 +331,7 @@ std::vector<Item> syscall_error_evidence(const ExperimentObservations& o, const 
   // The unit is the monitor sample, not the single error: errors come in bursts (a futex
   // storm, EAGAIN on a busy socket), far from a Poisson process, and a test on the summed
   // counts would call every burst significant (observed on a control experiment: futex
-  // errors 5.8/s → 1.5/s, p = 0.0002 with nothing injected).
-  auto error_rates = [](const std::vector<const MonitorSample*>& samples, const std::string& name) {
-    std::vector<double> out;
-    for (auto* sample : samples) {
-      double len = sample->end_s - sample->start_s;
-      if (len <= 0) continue;
-      uint64_t errors = 0;
-      for (const auto& s : sample->interval.syscalls)
-        if (s.name == name) errors += s.errors;
-      out.push_back(static_cast<double>(errors) / len);
-    }
-    return out;
-  };
+  // errors 5.8/s → 1.5/s, p = 0.0002 with nothing injected). See per_sample_error_rates.
 
   std::vector<Item> items;
   for (const auto& name : names) {
@@ -370,7 +358,7 @@ std::vector<Item> syscall_error_evidence(const ExperimentObservations& o, const 
                     name, rate_base, sb.errors, tb, rate_pert, sp.errors, tp,
                     errnos.empty() ? "" : "; " + errnos, ratio);
     const std::string injected = e.expected ? "; the experiment injects into this syscall" : "";
-    auto test = mann_whitney_u(error_rates(pert, name), error_rates(base, name));
+    auto test = mann_whitney_u(per_sample_error_rates(pert, name), per_sample_error_rates(base, name));
     if (!test || base.size() < 2 || pert.size() < 2) {
       e.note = described + "; no test: fewer than 2 monitor samples in a phase" + injected;
       items.push_back(std::move(item));
