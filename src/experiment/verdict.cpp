@@ -84,6 +84,18 @@ struct Item {
   std::string warning;  // for Verdict::warnings, when the comparison cannot do its job
 };
 
+// An Item for `metric` holding the metric's value in each window: where every per-metric
+// comparison starts.
+Item item_with_values(const ExperimentObservations& o, const Windows& w, std::string metric) {
+  Item item;
+  Evidence& e = item.evidence;
+  e.metric = std::move(metric);
+  e.baseline = value_in(o, e.metric, w.baseline);
+  e.perturbation = value_in(o, e.metric, w.perturbation);
+  e.recovery = value_in(o, e.metric, w.recovery);
+  return item;
+}
+
 // The smallest two-sided p-value Mann-Whitney can give for n1 vs n2 distinct values: both
 // tails' most extreme arrangement, 2 / C(n1 + n2, n1).
 double smallest_rank_test_p(size_t n1, size_t n2) {
@@ -109,12 +121,8 @@ std::vector<const RequestRecord*> answered(const std::vector<const RequestRecord
 
 std::optional<Item> success_evidence(const ExperimentObservations& o, const Windows& w,
                                      const VerdictOptions& options) {
-  Item item;
+  Item item = item_with_values(o, w, "http.success_rate");
   Evidence& e = item.evidence;
-  e.metric = "http.success_rate";
-  e.baseline = value_in(o, e.metric, w.baseline);
-  e.perturbation = value_in(o, e.metric, w.perturbation);
-  e.recovery = value_in(o, e.metric, w.recovery);
   auto base = requests_started_in(o, *w.baseline), pert = requests_started_in(o, *w.perturbation);
   auto ok_count = [](const auto& rs) {
     return static_cast<uint64_t>(std::count_if(rs.begin(), rs.end(), [](auto* r) { return r->ok(); }));
@@ -174,12 +182,8 @@ std::vector<double> per_second_mean_latency(const ExperimentObservations& o, Tim
 // test on per-second mean latencies counts that second once.
 std::optional<Item> latency_evidence(const ExperimentObservations& o, const Windows& w,
                                      const VerdictOptions& options) {
-  Item item;
+  Item item = item_with_values(o, w, "http.latency_p50");
   Evidence& e = item.evidence;
-  e.metric = "http.latency_p50";
-  e.baseline = value_in(o, e.metric, w.baseline);
-  e.perturbation = value_in(o, e.metric, w.perturbation);
-  e.recovery = value_in(o, e.metric, w.recovery);
   auto latencies = [](const std::vector<const RequestRecord*>& rs) {
     std::vector<double> out;
     for (auto* r : answered(rs)) out.push_back(r->latency_s);
@@ -235,12 +239,8 @@ std::optional<Item> latency_evidence(const ExperimentObservations& o, const Wind
 // Mann-Whitney test above already compares the whole distributions, and a second test on the
 // same latencies would only add a multiple comparison.
 Item tail_latency_description(const ExperimentObservations& o, const Windows& w) {
-  Item item;
+  Item item = item_with_values(o, w, "http.latency_p99");
   Evidence& e = item.evidence;
-  e.metric = "http.latency_p99";
-  e.baseline = value_in(o, e.metric, w.baseline);
-  e.perturbation = value_in(o, e.metric, w.perturbation);
-  e.recovery = value_in(o, e.metric, w.recovery);
   e.note = fmt::format("p99 {} in the baseline, {} during the perturbation, {} in recovery "
                        "(described, not tested: see http.latency_p50)",
                        value_text(e.metric, e.baseline), value_text(e.metric, e.perturbation),
@@ -254,12 +254,8 @@ template <typename Floor>
 Item welch_evidence(const ExperimentObservations& o, const Windows& w, std::string metric,
                     const std::vector<double>& base, const std::vector<double>& pert,
                     const char* per_what, const VerdictOptions& options, Floor floor) {
-  Item item;
+  Item item = item_with_values(o, w, std::move(metric));
   Evidence& e = item.evidence;
-  e.metric = std::move(metric);
-  e.baseline = value_in(o, e.metric, w.baseline);
-  e.perturbation = value_in(o, e.metric, w.perturbation);
-  e.recovery = value_in(o, e.metric, w.recovery);
   auto t = welch_t_test(pert, base);
   if (!t) {
     e.note = fmt::format("no test: {} {} in the baseline, {} in the perturbation (2 needed)",
