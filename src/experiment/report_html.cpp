@@ -9,6 +9,7 @@
 #include "experiment/html_escape.hpp"
 #include "experiment/metric_catalog.hpp"
 #include "experiment/svg_chart.hpp"
+#include "experiment/verdict.hpp"
 
 namespace syschaos::experiment {
 
@@ -19,17 +20,6 @@ namespace {
 constexpr std::array<VerdictKind, 5> kVerdictOrder = {VerdictKind::ok, VerdictKind::degraded,
                                                       VerdictKind::outage, VerdictKind::no_recovery,
                                                       VerdictKind::crash};
-
-const char* verdict_text(VerdictKind kind) {
-  switch (kind) {
-    case VerdictKind::ok: return "ok";
-    case VerdictKind::degraded: return "degraded";
-    case VerdictKind::outage: return "outage";
-    case VerdictKind::crash: return "crash";
-    case VerdictKind::no_recovery: return "no-recovery";
-  }
-  return "unknown";
-}
 
 // CSS class of a verdict; the colours are in kStyle (ok green, degraded amber, outage red,
 // crash near-black red, no-recovery purple). The verdict is always written out as text too,
@@ -101,7 +91,7 @@ std::string count_text(uint64_t n) {
 }
 
 std::string badge(VerdictKind kind) {
-  return fmt::format("<span class=\"badge {}\">{}</span>", verdict_class(kind), verdict_text(kind));
+  return fmt::format("<span class=\"badge {}\">{}</span>", verdict_class(kind), verdict_name(kind));
 }
 
 std::string anchor(const ExperimentResult& e) { return html_id("exp-", e.id); }
@@ -579,7 +569,7 @@ std::string render_grid(const CampaignResult& c, const std::map<std::string, con
     for (const auto& e : c.experiments)
       out += fmt::format("<a role=\"listitem\" class=\"tile {}\" href=\"#{}\" title=\"{}\"><span>{}</span><b>{}</b></a>",
                          verdict_class(e.verdict.kind), anchor(e), esc(e.verdict.summary),
-                         esc(e.name.empty() ? e.id : e.name), verdict_text(e.verdict.kind));
+                         esc(e.name.empty() ? e.id : e.name), verdict_name(e.verdict.kind));
     return out + "</div>";
   }
   std::string out = "<h2 id=\"overview\">Overview</h2><table class=\"grid\" aria-label=\"verdict per syscall and "
@@ -600,7 +590,7 @@ std::string render_grid(const CampaignResult& c, const std::map<std::string, con
       const ExperimentResult& e = *it->second;
       out += fmt::format("<td><a class=\"{}\" href=\"#{}\" title=\"{} × {}: {}\">{}</a></td>",
                          verdict_class(e.verdict.kind), anchor(e), esc(g.syscalls[r]), esc(g.columns[k]),
-                         esc(e.verdict.summary), verdict_text(e.verdict.kind));
+                         esc(e.verdict.summary), verdict_name(e.verdict.kind));
     }
     out += "</tr>";
   }
