@@ -15,60 +15,21 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-source "$root/scripts/nginx-conf.sh"
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
-build_dir=${BUILD_DIR:-build}
-[[ $build_dir == /* ]] || build_dir=$root/$build_dir
 DRIVER=${1:-$build_dir/tests/integration_experiment_tests}
 SECONDS_EACH=${SECONDS_EACH:-5}
 CONCURRENCY_LIST=${CONCURRENCY_LIST:-1 4 16 64}
 RATE_LIST=${RATE_LIST:-1000 5000 10000 20000}
 RESULTS=${RESULTS:-$here/results/http_workload.md}
 
-log() { echo "bench: $*" >&2; }
-die() { log "$*"; exit 1; }
-
-for t in nginx wrk curl ss; do
-  command -v "$t" >/dev/null || die "$t missing: run scripts/setup.sh"
-done
+require_tools nginx wrk curl ss
 [[ -x $DRIVER ]] || die "no test binary at $DRIVER: build the integration_experiment_tests target"
 
-tmp=$(mktemp -d /tmp/syschaos-bench.XXXXXX)
-chmod 755 "$tmp"
-nginx_pid=""
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  if [[ -n $nginx_pid ]]; then
-    kill -QUIT "$nginx_pid" 2>/dev/null
-    for _ in $(seq 30); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nginx_pid" 2>/dev/null
-    wait "$nginx_pid" 2>/dev/null
-  fi
-  rm -rf "$tmp"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port=$(free_port)
-url=http://127.0.0.1:$port/index.html
-nginx_site "$tmp/html"
-mkdir -p "$tmp/temp"
-user=www-data; id "$user" >/dev/null 2>&1 || user=nobody
-nginx_conf "listen 127.0.0.1:$port;" "$tmp/html" "$tmp/nginx.pid" "$tmp/temp" "$user" >"$tmp/nginx.conf"
+bench_setup syschaos-bench
 # More connections than the default 512 for the wrk reference and the open model's bursts.
-sed -i 's/worker_connections 512;/worker_connections 4096;/' "$tmp/nginx.conf"
-nginx -e stderr -c "$tmp/nginx.conf" 2>"$tmp/nginx.log" &
-nginx_pid=$!
-for _ in $(seq 50); do
-  [[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" || true) == 200 ]] && break
-  sleep 0.1
-done
-[[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" || true) == 200 ]] ||
-  die "nginx did not start: $(cat "$tmp/nginx.log")"
+FILE=index.html start_nginx 4096
 
 # One run of the driver; prints its RESULT fields (key=value ...).
 measure() {

@@ -38,9 +38,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-source "$root/scripts/nginx-conf.sh"
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
-SYSCHAOS=${1:-${SYSCHAOS:-$root/${BUILD_DIR:-build}/syschaos}}
+SYSCHAOS=${1:-${SYSCHAOS:-$build_dir/syschaos}}
 FLOOR=${FLOOR:-$(dirname "$SYSCHAOS")/bench/tracepoint_floor}
 DURATION=${DURATION:-8}
 REPEAT=${REPEAT:-5}
@@ -58,13 +59,8 @@ BPFTRACE_SCRIPT=$here/monitor_overhead.bt
 CONFIGS=(baseline floor syschaos strace bpftrace)
 PAIR_CONFIGS=(baseline floor syschaos)
 
-log() { echo "bench: $*" >&2; }
-die() { log "$*"; exit 1; }
-
 [[ $(id -u) -eq 0 ]] || die "needs root (BPF, ptrace)"
-for t in nginx wrk strace bpftrace curl ss jq cc; do
-  command -v "$t" >/dev/null || die "$t missing: run scripts/setup.sh (apt-get install $t)"
-done
+require_tools nginx wrk strace bpftrace curl ss jq cc
 [[ -x $SYSCHAOS ]] || die "no syschaos binary at $SYSCHAOS: run scripts/build.sh"
 [[ -x $FLOOR ]] || die "no tracepoint_floor binary at $FLOOR: build the tracepoint_floor target"
 # bpftrace finds tracepoints in tracefs; a minimal VM may not have mounted it.
@@ -73,98 +69,16 @@ if [[ ! -d /sys/kernel/tracing/events/raw_syscalls ]]; then
     die "tracefs is not mounted at /sys/kernel/tracing and cannot be (bpftrace needs it)"
 fi
 
-tmp=$(mktemp -d /tmp/syschaos-monbench.XXXXXX)
-chmod 755 "$tmp"
-nginx_pid="" observer_pid=""
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  [[ -n $observer_pid ]] && { kill -INT "$observer_pid" 2>/dev/null; wait "$observer_pid" 2>/dev/null; }
-  if [[ -n $nginx_pid ]]; then
-    kill -QUIT "$nginx_pid" 2>/dev/null
-    for _ in $(seq 30); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nginx_pid" 2>/dev/null
-    wait "$nginx_pid" 2>/dev/null
-  fi
-  rm -rf "$tmp"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_setup syschaos-monbench
 
 workload=$tmp/monitor_workload
 cc -O2 -pthread -o "$workload" "$root/tests/integration/programs/monitor_workload.c" ||
   die "cannot build monitor_workload"
 
 # ---- the server --------------------------------------------------------------------------
-port=$(free_port)
-url=http://127.0.0.1:$port/$FILE
-nginx_site "$tmp/html"
-mkdir -p "$tmp/temp"
-user=www-data; id "$user" >/dev/null 2>&1 || user=nobody
-nginx_conf "listen 127.0.0.1:$port;" "$tmp/html" "$tmp/nginx.pid" "$tmp/temp" "$user" >"$tmp/nginx.conf"
-nginx -e stderr -c "$tmp/nginx.conf" 2>"$tmp/nginx.log" &
-nginx_pid=$!
-for _ in $(seq 50); do
-  [[ $(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url" || true) == 200 ]] && break
-  sleep 0.1
-done
-worker=$(pgrep -P "$nginx_pid" | head -n 1)
-[[ -n $worker ]] || die "nginx did not start: $(cat "$tmp/nginx.log")"
-log "nginx master $nginx_pid, worker $worker, serving $url"
+start_nginx
 
-# ---- measurement helpers (as in ptrace_overhead.sh) -------------------------------------
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-ctx_switches() {
-  awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {s += $2} END {print s + 0}' \
-    "/proc/$1/status" 2>/dev/null || echo 0
-}
-hz=$(getconf CLK_TCK)
-tick_us=$((1000000 / hz))
-busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-reaped_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /m$/) n *= 60000;
-    else if (v ~ /s$/) n *= 1000
-    printf "%.3f", n }'
-}
-
-# run_wrk CONFIG RUN OBSERVER_PID: one wrk run; appends to $tmp/runs.tsv:
-# config run rps p99_ms requests non2xx errors server_cpu_us observer_cpu_us server_ctxsw other%
-run_wrk() {
-  local config=$1 run=$2 opid=${3:-}
-  local duration=${WRK_DURATION:-$DURATION} runs_file=${RUNS_FILE:-$tmp/runs.tsv}
-  local s0 o0 c0 s1 o1 c1 b0 b1 w0 w1 out
-  s0=$(cpu_ticks "$worker"); c0=$(ctx_switches "$worker")
-  o0=0; [[ -n $opid ]] && o0=$(cpu_ticks "$opid")
-  b0=$(busy_ticks); w0=$(reaped_ticks)
-  out=$tmp/wrk.$config.$run.txt
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${duration}s" --latency "$url" >"$out" 2>&1 ||
-    die "wrk failed: $(cat "$out")"
-  s1=$(cpu_ticks "$worker"); c1=$(ctx_switches "$worker")
-  o1=0; [[ -n $opid ]] && o1=$(cpu_ticks "$opid")
-  b1=$(busy_ticks); w1=$(reaped_ticks)
-  local other
-  other=$(awk -v b=$((b1 - b0)) -v mine=$(((s1 - s0) + (o1 - o0) + (w1 - w0))) \
-              -v hz="$hz" -v d="$duration" -v n="$(nproc)" \
-              'BEGIN {o = (b - mine) / (hz * d * n) * 100; printf "%.1f", (o < 0 ? 0 : o)}')
-  local rps p99 requests non2xx errors
-  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-  requests=$(awk '/requests in/ {print $1}' "$out")
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out"); non2xx=${non2xx:-0}
-  errors=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out"); errors=${errors:-0}
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$config" "$run" "$rps" "$p99" \
-    "$requests" "$non2xx" "$errors" $(((s1 - s0) * tick_us)) $(((o1 - o0) * tick_us)) \
-    $((c1 - c0)) "$other" >>"$runs_file"
-  log "$(printf '%-9s run %s: %10.0f req/s  p99 %8.3f ms  (%s requests, %s non-2xx, %s socket errors, other load %s%%)' \
-    "$config" "$run" "$rps" "$p99" "$requests" "$non2xx" "$errors" "$other")"
-}
-
+# ---- observers (measurement helpers: bench/lib.sh) -----------------------------------------
 # wait_ready PID FILE WORD: until FILE (the observer's output) mentions WORD, then a moment
 # for the attach to settle.
 wait_ready() {
@@ -181,21 +95,10 @@ wait_ready() {
 wait_traced() {
   for _ in $(seq 100); do
     kill -0 "$observer_pid" 2>/dev/null || die "strace exited early"
-    [[ $(awk '/^TracerPid:/ {print $2}' "/proc/$worker/status") != 0 ]] && { sleep 0.5; return 0; }
+    [[ $(worker_tracer) != 0 ]] && { sleep 0.5; return 0; }
     sleep 0.1
   done
   die "strace did not attach"
-}
-
-stop_observer() {
-  kill -INT "$observer_pid" 2>/dev/null || true
-  wait "$observer_pid" 2>/dev/null || true
-  observer_pid=""
-  for _ in $(seq 50); do
-    [[ $(awk '/^TracerPid:/ {print $2}' "/proc/$worker/status") == 0 ]] && return 0
-    sleep 0.1
-  done
-  die "worker $worker still traced after the observer stopped"
 }
 
 run_config() {
@@ -293,22 +196,7 @@ for ((r = 1; r <= SPIN_REPEAT; r++)); do
 done
 
 # ---- the report ----------------------------------------------------------------------------
-median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-awk -F'\t' -v q="$QUIET_PCT" '$11 <= q' "$tmp/runs.tsv" >"$tmp/quiet.tsv"
-summary_runs=$tmp/quiet.tsv
-summary_note="medians of the runs with other load <= ${QUIET_PCT}%"
-for c in "${CONFIGS[@]}"; do
-  if ! awk -F'\t' -v c="$c" '$1 == c {f = 1} END {exit !f}' "$tmp/quiet.tsv"; then
-    summary_runs=$tmp/runs.tsv
-    summary_note="medians of all runs (WARNING: no quiet run for $c: other processes disturbed the measurement)"
-    log "WARNING: every $c run was disturbed by other processes; figures are noisy"
-    break
-  fi
-done
-col() { awk -F'\t' -v c="$1" -v k="$2" '$1 == c {print $k}' "$summary_runs"; }
-per_request() {
-  awk -F'\t' -v c="$1" -v k="$2" '$1 == c {s += $k; n += $5} END {printf "%.1f", (n ? s / n : 0)}' "$summary_runs"
-}
+choose_summary_runs "${CONFIGS[@]}"
 declare -A rps p99 nruns
 for c in "${CONFIGS[@]}"; do
   rps[$c]=$(col "$c" 3 | median)
