@@ -5,7 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
+
+#include "core/text_fields.hpp"
 
 namespace syschaos {
 
@@ -20,17 +21,10 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-std::optional<long> parse_int(std::string_view s) {
-  long v = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 }  // namespace
 
 Result<int> parse_errno(std::string_view text) {
-  if (auto n = parse_int(text)) {
+  if (auto n = parse_number<long>(text)) {
     if (*n < 1 || *n > kMaxErrno)
       return Error(fmt::format("invalid errno '{}': must be between 1 and {}", text, kMaxErrno));
     return static_cast<int>(*n);
@@ -59,7 +53,7 @@ std::string errno_name(int err) {
 }
 
 Result<int> parse_signal(std::string_view text) {
-  if (auto n = parse_int(text)) {
+  if (auto n = parse_number<long>(text)) {
     if (*n < 1 || *n >= NSIG) return Error(fmt::format("invalid signal '{}'", text));
     return static_cast<int>(*n);
   }
@@ -71,7 +65,7 @@ Result<int> parse_signal(std::string_view text) {
     std::string_view rest = std::string_view(want).substr(5);
     long off = 0;
     if (!rest.empty()) {
-      auto v = parse_int(rest.substr(rest[0] == '+' ? 1 : 0));
+      auto v = parse_number<long>(rest.substr(rest[0] == '+' ? 1 : 0));
       if (!v || (rest[0] != '+' && rest[0] != '-')) return Error(fmt::format("unknown signal '{}'", text));
       off = rest[0] == '-' ? -*v : *v;
     }

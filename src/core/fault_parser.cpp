@@ -4,32 +4,9 @@
 #include <cmath>
 
 #include "core/errno_names.hpp"
+#include "core/text_fields.hpp"
 
 namespace syschaos {
-
-namespace {
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (true) {
-    size_t next = s.find(sep, pos);
-    out.push_back(s.substr(pos, next == s.npos ? s.npos : next - pos));
-    if (next == s.npos) break;
-    pos = next + 1;
-  }
-  return out;
-}
-
-template <typename T>
-std::optional<T> to_number(std::string_view s) {
-  T v{};
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-}  // namespace
 
 Result<void> apply_fault_key(FaultRule& rule, std::string_view key, std::string_view value,
                              bool& saw_error) {
@@ -165,7 +142,7 @@ Result<std::vector<WeightedErrno>> parse_weighted_errnos(std::string_view text) 
     WeightedErrno w;
     auto star = part.find('*');
     if (star != part.npos) {
-      auto weight = to_number<unsigned>(part.substr(star + 1));
+      auto weight = parse_number<unsigned>(part.substr(star + 1));
       if (!weight || *weight == 0)
         return Error(fmt::format("invalid weight in '{}': use ERRNO*N with N >= 1", part));
       w.weight = *weight;
@@ -188,11 +165,11 @@ Result<WhenTrigger> parse_when(std::string_view text) {
   size_t plus = s.find('+');
   std::string_view range = s.substr(0, plus);
   size_t dots = range.find("..");
-  auto first = to_number<uint64_t>(range.substr(0, dots));
+  auto first = parse_number<uint64_t>(range.substr(0, dots));
   if (!first || *first == 0) return bad("first must be a number >= 1");
   w.first = *first;
   if (dots != range.npos) {
-    auto last = to_number<uint64_t>(range.substr(dots + 2));
+    auto last = parse_number<uint64_t>(range.substr(dots + 2));
     if (!last || *last < w.first) return bad("last must be a number >= first");
     w.last = *last;
   } else if (plus == s.npos) {
@@ -201,7 +178,7 @@ Result<WhenTrigger> parse_when(std::string_view text) {
   if (plus != s.npos) {
     std::string_view step = s.substr(plus + 1);
     if (!step.empty()) {
-      auto st = to_number<uint64_t>(step);
+      auto st = parse_number<uint64_t>(step);
       if (!st || *st == 0) return bad("step must be a number >= 1");
       w.step = *st;
     }
@@ -222,13 +199,13 @@ Result<double> parse_probability(std::string_view text) {
 }
 
 Result<uint64_t> parse_count(std::string_view text, std::string_view what) {
-  auto n = to_number<uint64_t>(text);
+  auto n = parse_number<uint64_t>(text);
   if (!n || *n == 0) return Error(fmt::format("invalid {}='{}': must be a whole number >= 1", what, text));
   return *n;
 }
 
 Result<int64_t> parse_retval(std::string_view text) {
-  auto v = to_number<int64_t>(text);
+  auto v = parse_number<int64_t>(text);
   if (!v) {
     // strace accepts hexadecimal too.
     if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
@@ -248,7 +225,7 @@ Result<std::vector<Poke>> parse_pokes(std::string_view text) {
     if (item.rfind("@arg", 0) != 0) return Error(fmt::format("invalid poke '{}': use @argN=HEX", item));
     auto eq = item.find('=');
     if (eq == item.npos) return Error(fmt::format("invalid poke '{}': use @argN=HEX", item));
-    auto n = to_number<int>(item.substr(4, eq - 4));
+    auto n = parse_number<int>(item.substr(4, eq - 4));
     if (!n || *n < 1 || *n > 7) return Error(fmt::format("invalid poke argument in '{}': @arg1..@arg7", item));
     std::string_view hex = item.substr(eq + 1);
     if (hex.empty() || hex.size() % 2 || hex.size() > 2048)
@@ -272,7 +249,7 @@ Result<void> parse_fd_filter(std::string_view text, FaultFilters& filters) {
     for (auto sub : split(item, ',')) {
       if (auto kind = parse_fd_kind(sub)) {
         filters.fd_kinds.push_back(*kind);
-      } else if (auto n = to_number<int>(sub); n && *n >= 0) {
+      } else if (auto n = parse_number<int>(sub); n && *n >= 0) {
         filters.fd_numbers.push_back(*n);
       } else {
         return Error(fmt::format("invalid fd filter '{}': use file, dir, socket, pipe, char, "

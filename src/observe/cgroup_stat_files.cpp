@@ -1,7 +1,8 @@
 #include "observe/cgroup_stat_files.hpp"
 
-#include <charconv>
 #include <vector>
+
+#include "core/text_fields.hpp"
 
 namespace syschaos {
 
@@ -21,25 +22,6 @@ std::vector<std::string_view> lines_of(std::string_view text) {
   return lines;
 }
 
-std::vector<std::string_view> words_of(std::string_view line) {
-  std::vector<std::string_view> words;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) words.push_back(line.substr(start, i - start));
-  }
-  return words;
-}
-
-std::optional<uint64_t> to_u64(std::string_view text) {
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 // Adds without wrapping: a sum of per-device counters cannot meaningfully exceed 2^64, and
 // a wrapped value would look like a counter reset downstream.
 uint64_t saturating_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
@@ -49,12 +31,12 @@ uint64_t saturating_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UI
 Result<std::map<std::string, uint64_t, std::less<>>> parse_flat_keyed(std::string_view text) {
   std::map<std::string, uint64_t, std::less<>> values;
   for (std::string_view line : lines_of(text)) {
-    auto words = words_of(line);
+    auto words = split_words(line);
     if (words.size() != 2) return Error(fmt::format("malformed line '{}' (want KEY VALUE)", line));
     // Some kernels print signed values in memory.stat (e.g. a transiently negative per-cpu
     // sum clamped elsewhere); a key whose value is not an unsigned number is skipped rather
     // than failing the whole file, since the sampler reads only a few known keys.
-    if (auto value = to_u64(words[1])) values.emplace(std::string(words[0]), *value);
+    if (auto value = parse_number<uint64_t>(words[1])) values.emplace(std::string(words[0]), *value);
   }
   return values;
 }
@@ -63,7 +45,7 @@ Result<std::optional<uint64_t>> parse_single_value(std::string_view text) {
   auto lines = lines_of(text);
   if (lines.size() != 1) return Error(fmt::format("want one value, got {} lines", lines.size()));
   if (lines[0] == "max") return std::optional<uint64_t>();
-  auto value = to_u64(lines[0]);
+  auto value = parse_number<uint64_t>(lines[0]);
   if (!value) return Error(fmt::format("not a number: '{}'", lines[0]));
   return std::optional<uint64_t>(*value);
 }
@@ -76,7 +58,7 @@ std::optional<uint64_t> v1_memory_limit(uint64_t value) {
 Result<IoBytes> parse_io_stat(std::string_view text) {
   IoBytes total;
   for (std::string_view line : lines_of(text)) {
-    auto words = words_of(line);
+    auto words = split_words(line);
     if (words.empty() || words[0].find(':') == std::string_view::npos)
       return Error(fmt::format("malformed io.stat line '{}'", line));
     for (size_t i = 1; i < words.size(); ++i) {
@@ -85,7 +67,7 @@ Result<IoBytes> parse_io_stat(std::string_view text) {
         return Error(fmt::format("malformed io.stat field '{}'", words[i]));
       std::string_view key = words[i].substr(0, eq);
       if (key != "rbytes" && key != "wbytes") continue;
-      auto value = to_u64(words[i].substr(eq + 1));
+      auto value = parse_number<uint64_t>(words[i].substr(eq + 1));
       if (!value) return Error(fmt::format("malformed io.stat field '{}'", words[i]));
       uint64_t& sum = key == "rbytes" ? total.read : total.write;
       sum = saturating_add(sum, *value);
@@ -97,11 +79,11 @@ Result<IoBytes> parse_io_stat(std::string_view text) {
 Result<IoBytes> parse_blkio_service_bytes(std::string_view text) {
   IoBytes total;
   for (std::string_view line : lines_of(text)) {
-    auto words = words_of(line);
+    auto words = split_words(line);
     if (words.size() == 2 && words[0] == "Total") continue;
     if (words.size() != 3 || words[0].find(':') == std::string_view::npos)
       return Error(fmt::format("malformed blkio line '{}'", line));
-    auto value = to_u64(words[2]);
+    auto value = parse_number<uint64_t>(words[2]);
     if (!value) return Error(fmt::format("malformed blkio line '{}'", line));
     if (words[1] == "Read") total.read = saturating_add(total.read, *value);
     if (words[1] == "Write") total.write = saturating_add(total.write, *value);

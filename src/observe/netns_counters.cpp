@@ -5,32 +5,14 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <climits>
 #include <memory>
+
+#include "core/text_fields.hpp"
 
 namespace syschaos {
 
 namespace {
-
-std::optional<uint64_t> to_u64(std::string_view text) {
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-std::vector<std::string_view> words_of(std::string_view line) {
-  std::vector<std::string_view> words;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && line[i] == ' ') ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ') ++i;
-    if (i > start) words.push_back(line.substr(start, i - start));
-  }
-  return words;
-}
 
 uint64_t saturating_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
@@ -66,12 +48,12 @@ Result<std::vector<InterfaceCounters>> parse_proc_net_dev(std::string_view text)
       return Error(fmt::format("malformed /proc/net/dev line '{}'", line));
     std::string_view name = line.substr(0, colon);
     while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-    auto words = words_of(line.substr(colon + 1));
+    auto words = split_words(line.substr(colon + 1));
     if (name.empty() || words.size() < 16)
       return Error(fmt::format("malformed /proc/net/dev line '{}' (want 16 counters)", line));
     uint64_t values[16];
     for (int i = 0; i < 16; ++i) {
-      auto value = to_u64(words[i]);
+      auto value = parse_number<uint64_t>(words[i]);
       if (!value) return Error(fmt::format("malformed /proc/net/dev counter '{}'", words[i]));
       values[i] = *value;
     }
@@ -120,7 +102,7 @@ Result<bool> network_namespace_shared(const std::string& netns,
       if (errno != 0) return Error::sys("readdir /proc");
       return false;
     }
-    auto pid = to_u64(entry->d_name);
+    auto pid = parse_number<uint64_t>(entry->d_name);
     if (!pid || *pid == 0 || *pid > INT_MAX) continue;
     if (std::binary_search(target_pids.begin(), target_pids.end(), static_cast<pid_t>(*pid)))
       continue;

@@ -4,43 +4,23 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <climits>
 #include <map>
 #include <memory>
 #include <set>
 
+#include "core/text_fields.hpp"
 #include "target/proc_files.hpp"
 
 namespace syschaos {
 
 namespace {
 
-template <typename T>
-std::optional<T> to_number(std::string_view text) {
-  T value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-std::vector<std::string_view> words_of(std::string_view line) {
-  std::vector<std::string_view> words;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\n') ++i;
-    if (i > start) words.push_back(line.substr(start, i - start));
-  }
-  return words;
-}
-
 // "VmRSS:	    2008 kB" -> 2008 * 1024.
 std::optional<uint64_t> kilobytes_field(std::string_view value) {
-  auto words = words_of(value);
+  auto words = split_words(value);
   if (words.size() != 2 || words[1] != "kB") return std::nullopt;
-  auto kb = to_number<uint64_t>(words[0]);
+  auto kb = parse_number<uint64_t>(words[0]);
   if (!kb) return std::nullopt;
   return *kb * 1024;
 }
@@ -57,22 +37,22 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
   if (open == std::string_view::npos || close == std::string_view::npos || close < open)
     return Error("malformed /proc/PID/stat (no command name)");
   ProcStat stat;
-  auto head = words_of(text.substr(0, open));
-  auto pid = head.size() == 1 ? to_number<pid_t>(head[0]) : std::nullopt;
+  auto head = split_words(text.substr(0, open));
+  auto pid = head.size() == 1 ? parse_number<pid_t>(head[0]) : std::nullopt;
   // After "pid (comm)": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17) ...
   // starttime(22); `rest` starts at field 3.
-  auto rest = words_of(text.substr(close + 1));
+  auto rest = split_words(text.substr(close + 1));
   if (!pid || rest.size() < 20) return Error("malformed /proc/PID/stat (too few fields)");
   auto field = [&](int number) { return rest[static_cast<size_t>(number - 3)]; };
   stat.pid = *pid;
   stat.state = field(3).empty() ? '?' : field(3)[0];
-  auto ppid = to_number<pid_t>(field(4));
-  auto utime = to_number<uint64_t>(field(14));
-  auto stime = to_number<uint64_t>(field(15));
+  auto ppid = parse_number<pid_t>(field(4));
+  auto utime = parse_number<uint64_t>(field(14));
+  auto stime = parse_number<uint64_t>(field(15));
   // cutime and cstime are printed as signed longs; they are never negative in practice.
-  auto cutime = to_number<int64_t>(field(16));
-  auto cstime = to_number<int64_t>(field(17));
-  auto start_time = to_number<uint64_t>(field(22));
+  auto cutime = parse_number<int64_t>(field(16));
+  auto cstime = parse_number<int64_t>(field(17));
+  auto start_time = parse_number<uint64_t>(field(22));
   if (!ppid || !utime || !stime || !cutime || !cstime || !start_time)
     return Error("malformed /proc/PID/stat (a field is not a number)");
   stat.ppid = *ppid;
@@ -104,8 +84,8 @@ Result<ProcStatus> parse_proc_status(std::string_view text) {
       status.hwm_bytes = kilobytes_field(value);
       if (!status.hwm_bytes) return Error(fmt::format("malformed status line '{}'", line));
     } else if (key == "Threads") {
-      auto words = words_of(value);
-      auto threads = words.size() == 1 ? to_number<uint64_t>(words[0]) : std::nullopt;
+      auto words = split_words(value);
+      auto threads = words.size() == 1 ? parse_number<uint64_t>(words[0]) : std::nullopt;
       if (!threads) return Error(fmt::format("malformed status line '{}'", line));
       status.threads = *threads;
       saw_threads = true;
@@ -124,10 +104,10 @@ Result<ProcIo> parse_proc_io(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(start, end - start);
     start = end + 1;
-    auto words = words_of(line);
+    auto words = split_words(line);
     if (words.size() != 2) continue;
     if (words[0] == "read_bytes:" || words[0] == "write_bytes:") {
-      auto value = to_number<uint64_t>(words[1]);
+      auto value = parse_number<uint64_t>(words[1]);
       if (!value) return Error(fmt::format("malformed io line '{}'", line));
       bool read = words[0] == "read_bytes:";
       (read ? io.read_bytes : io.write_bytes) = *value;
@@ -149,7 +129,7 @@ Result<std::vector<ProcStat>> read_all_proc_stats() {
       if (errno != 0) return Error::sys("readdir /proc");
       break;
     }
-    auto pid = to_number<pid_t>(entry->d_name);
+    auto pid = parse_number<pid_t>(entry->d_name);
     if (!pid || *pid <= 0) continue;
     auto text = read_text_file(fmt::format("/proc/{}/stat", *pid));
     if (!text) continue;  // exited since readdir

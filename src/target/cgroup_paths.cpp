@@ -7,26 +7,14 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <memory>
 
+#include "core/text_fields.hpp"
 #include "target/proc_files.hpp"
 
 namespace syschaos {
 
 namespace {
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  for (;;) {
-    size_t end = text.find(separator, start);
-    parts.push_back(text.substr(start, end == std::string_view::npos ? end : end - start));
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return parts;
-}
 
 std::vector<std::string_view> split_lines(std::string_view text) {
   std::vector<std::string_view> lines;
@@ -224,9 +212,9 @@ Result<std::vector<CgroupMembership>> parse_proc_cgroup(std::string_view text) {
       return Error(fmt::format("malformed cgroup line '{}' (want ID:CONTROLLERS:PATH)", line));
     CgroupMembership membership;
     std::string_view id = line.substr(0, first);
-    auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), membership.hierarchy_id);
-    if (ec != std::errc() || end != id.data() + id.size())
-      return Error(fmt::format("malformed cgroup line '{}' (bad hierarchy id)", line));
+    auto hierarchy_id = parse_number<unsigned>(id);
+    if (!hierarchy_id) return Error(fmt::format("malformed cgroup line '{}' (bad hierarchy id)", line));
+    membership.hierarchy_id = *hierarchy_id;
     std::string_view controllers = line.substr(first + 1, second - first - 1);
     if (!controllers.empty())
       for (std::string_view c : split(controllers, ',')) membership.controllers.emplace_back(c);
@@ -335,11 +323,9 @@ Result<std::vector<pid_t>> parse_pid_list(std::string_view text) {
   for (std::string_view line : split_lines(text)) {
     while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
     if (line.empty()) continue;
-    pid_t pid = 0;
-    auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), pid);
-    if (ec != std::errc() || end != line.data() + line.size() || pid <= 0)
-      return Error(fmt::format("not a process id: '{}'", line));
-    pids.push_back(pid);
+    auto pid = parse_number<pid_t>(line);
+    if (!pid || *pid <= 0) return Error(fmt::format("not a process id: '{}'", line));
+    pids.push_back(*pid);
   }
   return pids;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/text_fields.hpp"
 #include "target/proc_files.hpp"
 
 namespace syschaos {
@@ -23,14 +24,6 @@ struct ProcStat {
   long num_threads = 0;
   unsigned long long start_time = 0;  // clock ticks after boot: with the pid, a unique identity
 };
-
-template <typename T>
-std::optional<T> parse_number(std::string_view text) {
-  T value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
