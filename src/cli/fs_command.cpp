@@ -70,6 +70,10 @@ int run_mount(const MountOptions& o) {
   struct stat st;
   if (::stat(o.backing.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return usage_error(fmt::format("--backing {} is not a directory", o.backing));
+  // A dead ChaosFS mount there (ENOTCONN) is replaced by mount(); anything else must be a
+  // directory.
+  if (::stat(o.mountpoint.c_str(), &st) != 0 ? errno != ENOTCONN : !S_ISDIR(st.st_mode))
+    return usage_error(fmt::format("--mountpoint {} is not a directory", o.mountpoint));
 
   // Signals first (blocked while mounting), so a Ctrl-C during the mount cannot kill us
   // between mounting and serving.

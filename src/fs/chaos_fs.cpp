@@ -290,12 +290,15 @@ class ChaosFsSession {
     if (fuse_reply_entry(req, &e) == -ENOENT) forget_one(e.ino, 1);  // request was interrupted
   }
 
-  // After a rule change: make the kernel forget what the old rules let it cache, so the new
-  // ones apply to the very next stat/open/read instead of after a cache timeout or the next
-  // open. Lookup rules: directory entries expire (not unhashed: open files keep their
-  // names) and attributes are dropped. Read/write rules: cached pages are dropped too.
+  // After a rule change that acts (or acted) on lookup/getattr/attributes: make the kernel
+  // forget the entries and attributes it cached, so the new rules apply to the very next
+  // stat/open instead of after the cache timeout. Entries expire (not unhashed: open files
+  // keep their names). Cached file pages are left alone, as a disk that starts failing
+  // leaves the page cache above it: the next open of a file a rule now cares about drops
+  // them (keep_cache), and dropping the pages an application has mapped would turn the new
+  // rule into a SIGBUS in a mapping that was working.
   void on_rules_changed(const FsCacheImpact& impact) {
-    if (!notifier || !mounted || (!impact.lookup && !impact.data)) return;
+    if (!notifier || !mounted || !impact.lookup) return;
     std::vector<fuse_ino_t> inos;
     std::vector<std::pair<fuse_ino_t, std::string>> entries;
     {
@@ -303,18 +306,31 @@ class ChaosFsSession {
       inos.push_back(FUSE_ROOT_ID);
       for (auto& [key, i] : inodes) {
         inos.push_back(ino_of(i));
-        if (impact.lookup)
-          for (auto& n : i->names) entries.push_back(n);
-        if (impact.data) {
-          std::lock_guard ck(i->cache_mu);
-          i->cache_known = false;
-        }
+        for (auto& n : i->names) entries.push_back(n);
       }
     }
-    // Outside the lock: the kernel may send FORGET at once, and pages may be locked by
-    // READs in flight (this waits for them; a FUSE worker answers them meanwhile).
+    // Outside the lock: an expired entry can make the kernel send FORGET at once.
     for (const auto& [parent, name] : entries) notifier->expire_entry(parent, name);
-    for (auto ino : inos) notifier->invalidate_inode(ino, impact.data);
+    for (auto ino : inos) notifier->invalidate_attributes(ino);
+  }
+
+  void drop_pages_rules_read() {
+    if (!notifier || !mounted) return;
+    FsMethodSet read;
+    read.set(static_cast<size_t>(FsMethod::kRead));
+    std::vector<fuse_ino_t> files;
+    {
+      std::lock_guard lk(inodes_mu);
+      for (auto& [key, i] : inodes) {
+        if (i->type != S_IFREG || !engine.may_act(read, [&] { return inner_path(*i); })) continue;
+        std::lock_guard ck(i->cache_mu);
+        i->cache_known = false;
+        files.push_back(ino_of(i));
+      }
+    }
+    // Outside the lock: dropping a page waits for a READ in flight on it, and the worker
+    // answering that READ must not be one waiting for the lock behind a LOOKUP.
+    for (fuse_ino_t ino : files) notifier->invalidate_pages(ino);
   }
 
   // Whether the kernel may keep the pages it cached for this file from an earlier open
@@ -1248,6 +1264,7 @@ std::vector<uint64_t> ChaosFs::set_rules(std::vector<FsFaultRule> rules) {
 std::vector<uint64_t> ChaosFs::add_rules(std::vector<FsFaultRule> rules) {
   return session_->engine.add_rules(std::move(rules));
 }
+void ChaosFs::drop_pages_rules_read() { session_->drop_pages_rules_read(); }
 bool ChaosFs::remove_rule(uint64_t id) { return session_->engine.remove_rule(id); }
 std::vector<FsRuleStatus> ChaosFs::rules() const { return session_->engine.status(); }
 uint64_t ChaosFs::seed() const { return session_->engine.seed(); }

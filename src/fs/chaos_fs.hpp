@@ -117,6 +117,10 @@ class ChaosFs {
   // Rules: replace all, add (ids assigned and returned), remove by id. Atomic: a request
   // sees either the old or the new set. Take effect for the next request.
   std::vector<uint64_t> set_rules(std::vector<FsFaultRule> rules);
+  // Drops the kernel's cached pages of every file an installed rule acts on reads of, so its
+  // next read is a READ (rule changes leave cached pages alone, see docs/CHAOSFS.md). Never
+  // call from a request handler.
+  void drop_pages_rules_read();
   std::vector<uint64_t> add_rules(std::vector<FsFaultRule> rules);
   bool remove_rule(uint64_t id);
   std::vector<FsRuleStatus> rules() const;

@@ -45,6 +45,7 @@ void RepointLog::process(std::string_view phase, const RepointOutcome& o) const 
                    {"executor", o.executor_mode},
                    {"fds", o.fds},
                    {"cwd", o.cwd},
+                   {"thread_cwds", o.thread_cwds},
                    {"mappings", o.mappings},
                    {"left", o.left}};
   std::ofstream out(events_path_, std::ios::app);
@@ -310,8 +311,11 @@ Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {
   for (pid_t p : vol.skipped_processes())
     log_.warn(fmt::format("pid {} of the container has a mount namespace of its own: it does not see ChaosFS", p));
 
-  // 5. Faults on.
+  // 5. Faults on. Armed only now so that the moves above are not failed by them; what the
+  // processes read through ChaosFS meanwhile must not shield them from the rules, so those
+  // pages go (a file read or mapped from now on is read through the rules).
   fs_->set_rules(s_.rules);
+  fs_->drop_pages_rules_read();
   log_.message(fmt::format("{} rule(s) armed on {} (seed {})", s_.rules.size(), vol.path(), fs_->seed()));
   for (const auto& r : s_.rules) log_.message("  " + r.describe());
   return ok();

@@ -53,8 +53,7 @@ void FsRuleEngine::publish(std::shared_ptr<const FsRuleTable> t) {
   any_methods_.store(mask);
   affects_cache_.store(t->affects_lookup_cache);
   if (on_change_)
-    on_change_(FsCacheImpact{old->affects_lookup_cache || t->affects_lookup_cache,
-                             old->affects_data_cache || t->affects_data_cache});
+    on_change_(FsCacheImpact{old->affects_lookup_cache || t->affects_lookup_cache});
 }
 
 static std::shared_ptr<FsRuleTable> build_table(std::vector<std::shared_ptr<const InstalledRule>> rules) {
@@ -66,9 +65,6 @@ static std::shared_ptr<FsRuleTable> build_table(std::vector<std::shared_ptr<cons
     if (r->methods.test(static_cast<size_t>(FsMethod::kLookup)) ||
         r->methods.test(static_cast<size_t>(FsMethod::kGetattr)) || r->rule.attr)
       t->affects_lookup_cache = true;
-    if (r->methods.test(static_cast<size_t>(FsMethod::kRead)) ||
-        r->methods.test(static_cast<size_t>(FsMethod::kWrite)))
-      t->affects_data_cache = true;
   }
   return t;
 }

@@ -43,13 +43,11 @@ struct FsRuleTable {
   FsMethodSet any_methods;       // union of the rules' methods: a quick "no rule cares"
   FsMethodSet pathless_methods;  // methods some rule without a path filter matches
   bool affects_lookup_cache = false;  // lookup/getattr rules or attr overrides exist
-  bool affects_data_cache = false;    // read/write rules exist (faults, delays, mistakes)
 };
 
 // What a rule change means for what the kernel caches (see FsRuleEngine::set_on_change).
 struct FsCacheImpact {
   bool lookup = false;  // the old or the new rules act on lookup/getattr/attributes
-  bool data = false;    // the old or the new rules act on read/write
 };
 
 // What to do with one request.

@@ -54,9 +54,11 @@ void KernelCacheNotifier::loop() {
   }
 }
 
-void KernelCacheNotifier::invalidate_inode(uint64_t ino, bool pages) {
-  (void)fuse_lowlevel_notify_inval_inode(se_, ino, pages ? 0 : -1, 0);
+void KernelCacheNotifier::invalidate_attributes(uint64_t ino) {
+  (void)fuse_lowlevel_notify_inval_inode(se_, ino, -1, 0);  // a negative offset: attributes only
 }
+
+void KernelCacheNotifier::invalidate_pages(uint64_t ino) { (void)fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0); }
 
 void KernelCacheNotifier::expire_entry(uint64_t parent, const std::string& name) {
   if (!expire_only_.load()) {

@@ -40,8 +40,10 @@ class KernelCacheNotifier {
 
   // Synchronous (the caller wants the change visible when it returns). Never call from a
   // FUSE request handler.
-  // The attributes of `ino`, and its pages too when `pages`.
-  void invalidate_inode(uint64_t ino, bool pages);
+  // The attributes of `ino` (its pages stay).
+  void invalidate_attributes(uint64_t ino);
+  // The attributes and every cached page of `ino`.
+  void invalidate_pages(uint64_t ino);
   // The entry `name` in directory `parent`: expired (looked up again on next use).
   void expire_entry(uint64_t parent, const std::string& name);
 

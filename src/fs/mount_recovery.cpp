@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -89,8 +90,10 @@ Result<MountState> chaosfs_mount_state(const std::string& abs_path) {
   if (!m) return m.error();
   if (!*m) return MountState::kNotMounted;
   if ((*m)->fs_type != kChaosFsType) return MountState::kOtherFs;
-  struct stat st;
-  if (::stat(abs_path.c_str(), &st) != 0 && errno == ENOTCONN) return MountState::kDead;
+  // statfs, not stat: the kernel answers stat from its attribute cache for up to a second
+  // after the server died, while STATFS is never cached and reaches the connection.
+  struct statfs sf;
+  if (::statfs(abs_path.c_str(), &sf) != 0 && errno == ENOTCONN) return MountState::kDead;
   return MountState::kAlive;
 }
 
@@ -153,8 +156,8 @@ Result<UnmountGuardian> start_unmount_guardian(const std::string& abs_mountpoint
     // The server died without unmounting. The kernel aborts the connection once the last
     // /dev/fuse fd closes, which may take a moment while the dying process is torn down.
     for (int i = 0; i < 50; ++i) {
-      struct stat st;
-      if (::stat(mpc, &st) != 0 && errno == ENOTCONN) {
+      struct statfs sf;  // never answered from a cache (see chaosfs_mount_state)
+      if (::statfs(mpc, &sf) != 0 && errno == ENOTCONN) {
         ::umount2(mpc, MNT_DETACH);
         ::_exit(0);
       }
