@@ -125,6 +125,53 @@ TEST(FailstopExactTrigger, FreezeAtCall300Paced) { freeze_exactly_at(300, "paced
 TEST(FailstopExactTrigger, FreezeAtFirstCall) { freeze_exactly_at(1, "paced"); }
 TEST(FailstopExactTrigger, FreezeAtCall100000TightLoop) { freeze_exactly_at(100000, "tight"); }
 
+// The same through a cgroup of the target's own (`--cgroup`): the v2 freezer, and the v1
+// freezer (what `docker pause` uses), where a frozen task shows State D, not S.
+void freeze_cgroup_exactly_at_300(const std::string& root, const std::string& freezer_file,
+                                  const std::string& frozen_word, char frozen_state) {
+  Workload w("paced");
+  std::string dir = root + "/syschaos-failstop-test-exact-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << dir;
+  std::ofstream(dir + "/cgroup.procs") << w.pid();
+  BackgroundProcess sc({bin(), "failstop", "freeze", "--cgroup", dir, "--after-syscall", "getppid:300", "--for",
+                        "3s", "--events", w.events});
+  bool armed = wait_event(w.events, "step");
+  if (armed) {
+    w.start();
+    if (wait_event(w.events, "fail", 1, std::chrono::seconds(60))) {
+      Counters at = w.now();
+      EXPECT_EQ(at.begun(), 300u);
+      EXPECT_EQ(at.returned(), 299u);
+      EXPECT_TRUE(eventually([&] { return process_state(w.pid()) == frozen_state; }, std::chrono::seconds(2)))
+          << "State " << process_state(w.pid());
+      EXPECT_NE(read_file(dir + "/" + freezer_file).find(frozen_word), std::string::npos);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      EXPECT_EQ(w.now().v, at.v) << "calls while frozen";
+      EXPECT_EQ(sc.wait(), 0) << sc.err();
+      EXPECT_TRUE(w.runs_past(300));
+      EXPECT_NE(process_state(w.pid()), 'T');
+    } else {
+      ADD_FAILURE() << "no failure: " << sc.err();
+    }
+  } else {
+    ADD_FAILURE() << "not armed: " << sc.err();
+  }
+  sc.signal(SIGKILL);
+  w.proc.reset();  // killed and reaped: the cgroup can go
+  if (freezer_file == "freezer.state")
+    std::ofstream(dir + "/freezer.state") << "THAWED";
+  else
+    std::ofstream(dir + "/cgroup.freeze") << "0";
+  eventually([&] { return ::rmdir(dir.c_str()) == 0 || errno == ENOENT; }, std::chrono::seconds(5));
+}
+
+TEST(FailstopExactTrigger, FreezeOwnV2CgroupAtCall300) {
+  freeze_cgroup_exactly_at_300("/sys/fs/cgroup/unified", "cgroup.events", "frozen 1", 'S');
+}
+TEST(FailstopExactTrigger, FreezeV1FreezerCgroupAtCall300) {
+  freeze_cgroup_exactly_at_300("/sys/fs/cgroup/freezer", "freezer.state", "FROZEN", 'D');
+}
+
 TEST(FailstopExactTrigger, CrashAtCall300) {
   Workload w("paced");
   BackgroundProcess sc(failstop("crash", w.pid(), "getppid:300", w.events, {"--for", "500ms"}));
