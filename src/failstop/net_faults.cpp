@@ -6,11 +6,10 @@
 #include <net/if.h>
 
 #include <cstring>
-#include <vector>
 
-#include "core/rng.hpp"
 #include "failstop/failstop.hpp"
 #include "failstop/network_namespace.hpp"
+#include "failstop/per_cpu_maps.hpp"
 #include "failstop/socket_endpoints.hpp"
 #include "failstop_dup.skel.h"
 #include "failstop_net.h"
@@ -104,13 +103,7 @@ Result<std::unique_ptr<Duplication>> Duplication::start(Target& target, const Du
   impl->skel->bss->iface_netns = *cookie;
   if (int err = failstop_dup_bpf__load(impl->skel.get()); err)
     return Error::sys("load BPF program failstop_dup", -err);
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return Error::sys("libbpf_num_possible_cpus", -cpus);
-  std::vector<uint64_t> states(static_cast<size_t>(cpus));
-  for (int cpu = 0; cpu < cpus; ++cpu) states[cpu] = Rng::mix(options.seed + static_cast<uint64_t>(cpu)) | 1;
-  uint32_t zero = 0;
-  if (bpf_map_update_elem(bpf_map__fd(impl->skel->maps.rng_state), &zero, states.data(), BPF_ANY) != 0)
-    return Error::sys("seed failstop_dup");
+  SYSCHAOS_TRY(seed_per_cpu_rng(bpf_map__fd(impl->skel->maps.rng_state), options.seed, "failstop_dup"));
   // The kernel resolves the ifindex in the caller's network namespace: attach from inside.
   auto inside = NetnsEntered::enter(netns->get());
   if (!inside) return inside.error();
@@ -151,17 +144,9 @@ Result<void> Duplication::refresh() {
 
 DuplicationCounters Duplication::counters() const {
   DuplicationCounters c;
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return c;
-  std::vector<uint64_t> values(static_cast<size_t>(cpus));
-  auto sum = [&](uint32_t key) {
-    uint64_t total = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.counters), &key, values.data()) == 0)
-      for (uint64_t v : values) total += v;
-    return total;
-  };
-  c.seen = sum(static_cast<uint32_t>(FS_SEEN));
-  c.duplicated = sum(static_cast<uint32_t>(FS_ACTED));
+  int fd = bpf_map__fd(impl_->skel->maps.counters);
+  c.seen = sum_per_cpu(fd, static_cast<uint32_t>(FS_SEEN));
+  c.duplicated = sum_per_cpu(fd, static_cast<uint32_t>(FS_ACTED));
   return c;
 }
 

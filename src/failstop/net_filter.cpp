@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
-#include "core/rng.hpp"
 #include "core/unique_fd.hpp"
+#include "failstop/per_cpu_maps.hpp"
 #include "failstop/target_cgroups.hpp"
 #include <linux/types.h>
 
@@ -103,13 +102,7 @@ Result<std::unique_ptr<NetFilter>> NetFilter::attach(const NetFilterOptions& opt
       return Error::sys("add port to failstop_net");
   }
   // Seed each CPU's generator from the one seed: drops are reproducible per CPU.
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return Error::sys("libbpf_num_possible_cpus", -cpus);
-  std::vector<uint64_t> states(static_cast<size_t>(cpus));
-  for (int cpu = 0; cpu < cpus; ++cpu) states[cpu] = Rng::mix(options.seed + static_cast<uint64_t>(cpu)) | 1;
-  uint32_t zero = 0;
-  if (bpf_map_update_elem(bpf_map__fd(impl->skel->maps.rng_state), &zero, states.data(), BPF_ANY) != 0)
-    return Error::sys("seed failstop_net");
+  SYSCHAOS_TRY(seed_per_cpu_rng(bpf_map__fd(impl->skel->maps.rng_state), options.seed, "failstop_net"));
 
   impl->root_fd.reset(::open(root->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!impl->root_fd) return Error::sys("open " + *root);
@@ -150,15 +143,8 @@ Result<void> NetFilter::set_endpoints(const std::set<Endpoint>& endpoints) {
 
 NetFilterCounters NetFilter::counters() const {
   NetFilterCounters c;
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return c;
-  std::vector<uint64_t> values(static_cast<size_t>(cpus));
-  auto sum = [&](uint32_t key) {
-    uint64_t total = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.counters), &key, values.data()) == 0)
-      for (uint64_t v : values) total += v;
-    return total;
-  };
+  int fd = bpf_map__fd(impl_->skel->maps.counters);
+  auto sum = [fd](uint32_t key) { return sum_per_cpu(fd, key); };
   auto key = [](fs_direction dir, fs_counter which) {
     return static_cast<uint32_t>(dir) * FS_COUNTERS + static_cast<uint32_t>(which);
   };
