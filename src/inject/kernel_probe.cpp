@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "core/result.hpp"
+#include "core/text_fields.hpp"
 #include "core/unique_fd.hpp"
 #include "target/cgroup_paths.hpp"
 #include "target/docker_client.hpp"
@@ -78,23 +79,11 @@ std::string_view trim(std::string_view text) {
   return text.substr(begin, end - begin + 1);
 }
 
-std::vector<std::string_view> lines_of(std::string_view text) {
-  std::vector<std::string_view> lines;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
-
 }  // namespace
 
 std::optional<std::string> kernel_config_value(std::string_view config_text,
                                                std::string_view option) {
-  for (std::string_view line : lines_of(config_text)) {
+  for (std::string_view line : split(config_text, '\n')) {
     line = trim(line);
     if (!line.starts_with(option) || line.size() <= option.size() || line[option.size()] != '=')
       continue;
@@ -139,7 +128,7 @@ std::string ptrace_scope_limit(int scope, bool has_cap_sys_ptrace) {
 }
 
 bool status_has_capability(std::string_view proc_status, int cap) {
-  for (std::string_view line : lines_of(proc_status)) {
+  for (std::string_view line : split(proc_status, '\n')) {
     if (!line.starts_with("CapEff:")) continue;
     std::string hex(trim(line.substr(7)));
     if (hex.empty() || cap < 0 || cap > 63) return false;
@@ -150,7 +139,7 @@ bool status_has_capability(std::string_view proc_status, int cap) {
 }
 
 std::optional<std::string> mount_point_of(std::string_view mountinfo, std::string_view fstype) {
-  for (std::string_view line : lines_of(mountinfo)) {
+  for (std::string_view line : split(mountinfo, '\n')) {
     // id parent major:minor root mount_point options [optional...] - fstype source super
     std::vector<std::string_view> fields;
     size_t start = 0;
@@ -799,7 +788,7 @@ struct BpfLoadOutcome {
 // The verifier's reason is its last line before the statistics it always appends.
 std::string verifier_reason(std::string_view log) {
   std::string_view reason;
-  for (std::string_view line : lines_of(log)) {
+  for (std::string_view line : split(log, '\n')) {
     line = trim(line);
     if (line.empty() || line.starts_with("processed ") || line.starts_with("verification time"))
       continue;

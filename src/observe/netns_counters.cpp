@@ -33,13 +33,8 @@ struct DirCloser {
 
 Result<std::vector<InterfaceCounters>> parse_proc_net_dev(std::string_view text) {
   std::vector<InterfaceCounters> interfaces;
-  size_t start = 0;
   int line_number = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  for (std::string_view line : split(text, '\n')) {
     if (++line_number <= 2 || line.empty()) continue;  // the two header lines
     // The name is followed by ':' with no space before the first number when counters are
     // wide ("eth0:123456789"), so split at the colon, not at whitespace.

@@ -67,12 +67,7 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
 Result<ProcStatus> parse_proc_status(std::string_view text) {
   ProcStatus status;
   bool saw_threads = false;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  for (std::string_view line : split(text, '\n')) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view key = line.substr(0, colon);
@@ -98,12 +93,7 @@ Result<ProcStatus> parse_proc_status(std::string_view text) {
 Result<ProcIo> parse_proc_io(std::string_view text) {
   ProcIo io;
   bool saw_read = false, saw_write = false;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  for (std::string_view line : split(text, '\n')) {
     auto words = split_words(line);
     if (words.size() != 2) continue;
     if (words[0] == "read_bytes:" || words[0] == "write_bytes:") {
