@@ -29,9 +29,12 @@
 #include "../../unit/experiment/sample_campaign.hpp"
 #include "experiment/report_html.hpp"
 #include "process_runner.hpp"
+#include "text_search.hpp"
 
 namespace syschaos::experiment {
 namespace {
+
+using syschaos::testing::count_occurrences;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -42,12 +45,6 @@ std::string find_chromium() {
     if (::access(path.c_str(), X_OK) == 0) return path;
   }
   return "";
-}
-
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
 }
 
 class ReportInChromium : public ::testing::Test {
@@ -159,22 +156,22 @@ TEST_F(ReportInChromium, RendersChartsGridAndSections) {
   // The DOM is chromium's parse of the page, not our text: the grid table, every section and
   // every chart survived parsing as elements.
   EXPECT_NE(dom.find("<table class=\"grid\""), std::string::npos);
-  EXPECT_EQ(count(dom, "<section class=\"exp\""), c.experiments.size());
+  EXPECT_EQ(count_occurrences(dom, "<section class=\"exp\""), c.experiments.size());
   size_t charts = 0;
   for (const auto& e : c.experiments) {
     bool http = e.series.points.front().request_rate.has_value();
     charts += (http ? 2 : 0) + 1 + e.series.top_syscall_names.size() + 1;
   }
-  EXPECT_EQ(count(dom, "<svg class=\"chart\""), charts);
-  EXPECT_GT(count(dom, "<path class=\"line\""), 0u);
-  EXPECT_GT(count(dom, "<rect class=\"band-perturbation\""), 0u);
+  EXPECT_EQ(count_occurrences(dom, "<svg class=\"chart\""), charts);
+  EXPECT_GT(count_occurrences(dom, "<path class=\"line\""), 0u);
+  EXPECT_GT(count_occurrences(dom, "<rect class=\"band-perturbation\""), 0u);
   for (VerdictKind kind : {VerdictKind::ok, VerdictKind::degraded, VerdictKind::outage, VerdictKind::crash,
                            VerdictKind::no_recovery}) {
     const char* css[] = {"v-ok", "v-degraded", "v-outage", "v-crash", "v-norecovery"};
     size_t expected = std::count_if(c.experiments.begin(), c.experiments.end(),
                                     [&](const ExperimentResult& e) { return e.verdict.kind == kind; });
     ASSERT_GT(expected, 0u);
-    EXPECT_EQ(count(dom, std::string("<a class=\"") + css[static_cast<int>(kind)] + "\""), expected);
+    EXPECT_EQ(count_occurrences(dom, std::string("<a class=\"") + css[static_cast<int>(kind)] + "\""), expected);
   }
   // Hostile names stayed text: no element was created from them.
   EXPECT_EQ(dom.find("<img"), std::string::npos);

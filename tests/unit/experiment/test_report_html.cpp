@@ -9,15 +9,12 @@
 #include "experiment/html_escape.hpp"
 #include "experiment/report_html.hpp"
 #include "sample_campaign.hpp"
+#include "text_search.hpp"
 
 namespace syschaos::experiment {
 namespace {
 
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
-}
+using syschaos::testing::count_occurrences;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -80,7 +77,7 @@ TEST(ReportHtml, HasHeaderGridSummaryAndEveryExperiment) {
   EXPECT_NE(html.find("id=\"summary\""), std::string::npos);
   for (const char* header : {">perturbation</th>", ">HTTP effect</th>", ">syscall effect</th>", ">verdict</th>"})
     EXPECT_NE(html.find(header), std::string::npos) << header;
-  EXPECT_EQ(count(html, "<section class=\"exp\""), c.experiments.size());
+  EXPECT_EQ(count_occurrences(html, "<section class=\"exp\""), c.experiments.size());
   for (const auto& e : c.experiments) {
     std::string s = section_of(html, e.id);
     ASSERT_FALSE(s.empty()) << e.id;
@@ -91,7 +88,7 @@ TEST(ReportHtml, HasHeaderGridSummaryAndEveryExperiment) {
     const char* p_value = e.verdict.kind == VerdictKind::ok ? ">0.41<" : ">3.2e-09<";
     EXPECT_NE(s.find(p_value), std::string::npos) << "p-value in the evidence table";
     // Charts: requests, latency, one strip per syscall plus "all syscalls", resources.
-    EXPECT_EQ(count(s, "<svg class=\"chart\""), 2 + 1 + e.series.top_syscall_names.size() + 1) << e.id;
+    EXPECT_EQ(count_occurrences(s, "<svg class=\"chart\""), 2 + 1 + e.series.top_syscall_names.size() + 1) << e.id;
     EXPECT_NE(s.find("class=\"band-perturbation\""), std::string::npos);
     EXPECT_NE(s.find("class=\"band-recovery\""), std::string::npos);
     EXPECT_NE(s.find(escape_html(e.effects.http)), std::string::npos);
@@ -136,7 +133,7 @@ TEST(ReportHtml, WithoutAGridTheOverviewHasATilePerExperiment) {
   c.grid = {};
   std::string html = render_report_html(c);
   EXPECT_EQ(html.find("<table class=\"grid\""), std::string::npos);
-  EXPECT_EQ(count(html, "class=\"tile "), c.experiments.size());
+  EXPECT_EQ(count_occurrences(html, "class=\"tile "), c.experiments.size());
   const auto& e = c.experiments[2];  // outage
   EXPECT_NE(html.find("<a role=\"listitem\" class=\"tile v-outage\" href=\"#" + html_id("exp-", e.id) + "\""),
             std::string::npos);
@@ -170,13 +167,13 @@ TEST(ReportHtml, UserStringsAreInert) {
   EXPECT_EQ(l.find("<svg onload"), std::string::npos);
   EXPECT_EQ(l.find("<h1>evil"), std::string::npos);
   EXPECT_EQ(l.find("<b>metric"), std::string::npos);
-  EXPECT_EQ(count(l, "<style"), 1u);  // only the page's own
+  EXPECT_EQ(count_occurrences(l, "<style"), 1u);  // only the page's own
   EXPECT_EQ(l.find("\"onclick"), std::string::npos);
   EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
   EXPECT_NE(html.find("a &amp; b"), std::string::npos);
   EXPECT_NE(html.find("<th scope=\"col\">&lt;EIO&gt;</th>"), std::string::npos);
-  EXPECT_EQ(count(html, "<section class=\"exp\""), c.experiments.size());
-  EXPECT_EQ(count(html, "</section>"), c.experiments.size());
+  EXPECT_EQ(count_occurrences(html, "<section class=\"exp\""), c.experiments.size());
+  EXPECT_EQ(count_occurrences(html, "</section>"), c.experiments.size());
   // The link from the grid still reaches the section, whatever the id holds.
   std::string anchor = html_id("exp-", e.id);
   EXPECT_NE(html.find("href=\"#" + anchor + "\""), std::string::npos);
@@ -301,7 +298,7 @@ TEST(ReportHtml, FullChaosOrcaCampaignStaysSmall) {
       {"read", "write", "openat", "sendfile", "writev", "epoll_wait", "accept4", "close", "fstat"},
       {"EACCES", "EPERM", "ENOENT", "EIO", "EINTR", "ENOSYS"}, {.phase_s = 120});
   std::string html = render_report_html(c);
-  EXPECT_EQ(count(html, "<section class=\"exp\""), 54u);
+  EXPECT_EQ(count_occurrences(html, "<section class=\"exp\""), 54u);
   EXPECT_LT(html.size(), 4u * 1024 * 1024) << "downsampling should keep 54 experiments under 4 MiB";
 }
 

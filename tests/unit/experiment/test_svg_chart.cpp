@@ -6,15 +6,12 @@
 #include <regex>
 
 #include "experiment/svg_chart.hpp"
+#include "text_search.hpp"
 
 namespace syschaos::experiment {
 namespace {
 
-size_t count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
-}
+using syschaos::testing::count_occurrences;
 
 ChartSpec spec_with(std::vector<double> values) {
   ChartSpec s;
@@ -93,10 +90,10 @@ TEST(SvgChart, MissingValuesSplitTheLineAndLonePointsAreDots) {
   // Two segments of a line ("M" twice in one path) and one dot for the lone 6.
   std::smatch m;
   ASSERT_TRUE(std::regex_search(svg, m, std::regex("class=\"line\" d=\"([^\"]*)\"")));
-  EXPECT_EQ(count(m[1].str(), "M"), 2u) << m[1].str();
-  EXPECT_EQ(count(svg, "<circle"), 1u);
+  EXPECT_EQ(count_occurrences(m[1].str(), "M"), 2u) << m[1].str();
+  EXPECT_EQ(count_occurrences(svg, "<circle"), 1u);
   auto single = render_chart_svg(spec_with({42}));
-  EXPECT_EQ(count(single, "<circle"), 1u);
+  EXPECT_EQ(count_occurrences(single, "<circle"), 1u);
   EXPECT_EQ(single.find("no data"), std::string::npos);
 }
 
@@ -118,7 +115,7 @@ TEST(SvgChart, ZeroAndHugeValuesStayInsideThePlot) {
 
 TEST(SvgChart, InfinityIsTreatedAsMissing) {
   auto svg = render_chart_svg(spec_with({1, INFINITY, 2, -INFINITY, 3}));
-  EXPECT_EQ(count(svg, "<circle"), 3u);
+  EXPECT_EQ(count_occurrences(svg, "<circle"), 3u);
   EXPECT_EQ(svg.find("inf"), std::string::npos);
 }
 
