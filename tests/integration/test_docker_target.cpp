@@ -6,11 +6,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <thread>
 
 #include "target/docker_client.hpp"
 #include "target/docker_target.hpp"
+#include "process_runner.hpp"
 #include "target/proc_files.hpp"
 
 namespace syschaos {
@@ -25,15 +25,11 @@ struct CommandResult {
   std::string output;  // stdout, trailing newline removed
 };
 
+// A shell command line (redirections, here-documents); building the test image can take
+// minutes, hence the long limit.
 CommandResult run_shell(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto run = testing::run_command({"/bin/sh", "-c", command}, std::chrono::minutes(10));
+  CommandResult result{run.exit_code, std::move(run.out)};
   while (!result.output.empty() && result.output.back() == '\n') result.output.pop_back();
   return result;
 }

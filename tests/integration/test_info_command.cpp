@@ -4,12 +4,12 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "inject/kernel_probe.hpp"
+#include "process_runner.hpp"
 #include "target/cgroup_paths.hpp"
 #include "target/docker_client.hpp"
 #include "target/proc_files.hpp"
@@ -17,21 +17,10 @@
 namespace syschaos {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult run_syschaos(const std::string& arguments) {
-  CommandResult result;
-  FILE* pipe = ::popen((std::string(SYSCHAOS_BIN) + " " + arguments + " 2>/dev/null").c_str(), "r");
-  if (!pipe) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+// `syschaos info ARGS...`: its stdout in .out (stderr apart, in .err).
+testing::RunResult run_info(std::vector<std::string> arguments) {
+  arguments.insert(arguments.begin(), {SYSCHAOS_BIN, "info"});
+  return testing::run_command(arguments);
 }
 
 // Mount points of the pseudo file systems the probes may mount for themselves.
@@ -77,12 +66,12 @@ const std::vector<std::string_view> kExpectedOrder = {feature_names::kPtrace,
 
 TEST(InfoCommand, JsonListsEveryFeatureWithAReason) {
   auto mounts_before = probe_fs_mounts();
-  CommandResult info = run_syschaos("info --json");
-  ASSERT_EQ(info.exit_code, 0) << info.output;
-  auto json = nlohmann::json::parse(info.output, nullptr, false);
-  ASSERT_FALSE(json.is_discarded()) << info.output;
+  testing::RunResult info = run_info({"--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.out;
+  auto json = nlohmann::json::parse(info.out, nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << info.out;
   ASSERT_TRUE(json.is_array());
-  ASSERT_EQ(json.size(), kExpectedOrder.size()) << info.output;
+  ASSERT_EQ(json.size(), kExpectedOrder.size()) << info.out;
   std::map<std::string, bool> available;
   for (size_t i = 0; i < json.size(); ++i) {
     const auto& feature = json[i];
@@ -121,13 +110,13 @@ TEST(InfoCommand, JsonListsEveryFeatureWithAReason) {
 }
 
 TEST(InfoCommand, TableHasOneLinePerFeature) {
-  CommandResult info = run_syschaos("info");
+  testing::RunResult info = run_info({});
   ASSERT_EQ(info.exit_code, 0);
-  EXPECT_NE(info.output.find("FEATURE"), std::string::npos);
+  EXPECT_NE(info.out.find("FEATURE"), std::string::npos);
   for (std::string_view name : kExpectedOrder) {
-    size_t at = info.output.find("\n" + std::string(name) + " ");
+    size_t at = info.out.find("\n" + std::string(name) + " ");
     ASSERT_NE(at, std::string::npos) << name;
-    std::string line = info.output.substr(at + 1, info.output.find('\n', at + 1) - at - 1);
+    std::string line = info.out.substr(at + 1, info.out.find('\n', at + 1) - at - 1);
     EXPECT_TRUE(line.find(" yes ") != std::string::npos || line.find(" no ") != std::string::npos)
         << line;
   }
@@ -135,8 +124,8 @@ TEST(InfoCommand, TableHasOneLinePerFeature) {
 
 TEST(InfoCommand, SystemProbeMatchesTheCommand) {
   // The library answer and the command's answer come from the same probes.
-  CommandResult info = run_syschaos("info --json");
-  auto json = nlohmann::json::parse(info.output, nullptr, false);
+  testing::RunResult info = run_info({"--json"});
+  auto json = nlohmann::json::parse(info.out, nullptr, false);
   ASSERT_TRUE(json.is_array());
   KernelProbe& probe = system_kernel_probe();
   for (const auto& feature : json) {

@@ -100,6 +100,15 @@ void getppid_n(int n) {
   for (int i = 0; i < n; ++i) ::syscall(SYS_getppid);
 }
 
+// Where the whole cgroup v2 hierarchy is mounted (its root, not a namespace's view of a
+// part of it); empty when there is none.
+std::string cgroup_v2_root(const std::vector<CgroupMount>& mounts) {
+  std::string root;
+  for (const CgroupMount& m : mounts)
+    if (m.v2 && m.root == "/") root = m.mount_point;  // the last one, as /proc lists them
+  return root;
+}
+
 }  // namespace
 
 TEST(SyscallMonitor, ExactCountsErrnosLatencyAndForkedChildButNotOtherProcesses) {
@@ -427,9 +436,7 @@ TEST(SyscallMonitor, EventsOffMeansPollIsAnError) {
 TEST(SyscallMonitor, CgroupFilterCountsCallsFromTheCgroupAndBelow) {
   auto mounts = read_cgroup_mounts();
   ASSERT_TRUE(mounts.ok());
-  std::string v2;
-  for (const CgroupMount& m : *mounts)
-    if (m.v2 && m.root == "/") v2 = m.mount_point;
+  const std::string v2 = cgroup_v2_root(*mounts);
   if (v2.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
   const std::string cg = v2 + "/syschaos-sm-" + std::to_string(::getpid());
   const std::string child_cg = cg + "/inner";
@@ -593,9 +600,7 @@ TEST(SyscallMonitor, ARemovedProcessStopsBeingCountedInAllItsThreads) {
 TEST(SyscallMonitor, SettingAndClearingTheCgroupFilterNeitherLosesNorDoublesACall) {
   auto mounts = read_cgroup_mounts();
   ASSERT_TRUE(mounts.ok());
-  std::string v2;
-  for (const CgroupMount& m : *mounts)
-    if (m.v2 && m.root == "/") v2 = m.mount_point;
+  const std::string v2 = cgroup_v2_root(*mounts);
   if (v2.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
   const std::string cg = v2 + "/syschaos-sm-swap-" + std::to_string(::getpid());
   ASSERT_EQ(::mkdir(cg.c_str(), 0755), 0) << std::strerror(errno);
