@@ -183,17 +183,21 @@ bool owner_gone(const RestoreState& state) {
   return start == 0 || (state.owner_start != 0 && start != state.owner_start);
 }
 
-std::vector<StaleRestore> restore_stale_states(bool even_live_owners) {
-  std::vector<StaleRestore> done;
+std::vector<std::string> state_files(std::string_view suffix) {
+  std::vector<std::string> paths;
   std::string dir = state_dir();
   std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(dir.c_str()), &::closedir);
-  if (!handle) return done;
-  std::vector<std::string> paths;
+  if (!handle) return paths;
   while (const dirent* entry = ::readdir(handle.get())) {
     std::string name = entry->d_name;
-    if (name.ends_with(".json")) paths.push_back(dir + "/" + name);
+    if (name.ends_with(suffix)) paths.push_back(dir + "/" + name);
   }
-  for (const std::string& path : paths) {
+  return paths;
+}
+
+std::vector<StaleRestore> restore_stale_states(bool even_live_owners) {
+  std::vector<StaleRestore> done;
+  for (const std::string& path : state_files(".json")) {
     auto state = load_state(path);
     if (!state) {
       done.push_back({path, RestoreState{}, state.error()});

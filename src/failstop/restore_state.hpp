@@ -13,6 +13,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.hpp"
@@ -48,6 +49,9 @@ Result<RestoreState> restore_state_from_json(std::string_view text);
 // Where state files live; SYSCHAOS_FAILSTOP_STATE_DIR overrides it (tests).
 std::string state_dir();
 std::string state_file_for(pid_t owner);
+// Paths of the files in state_dir() whose names end with `suffix` (".json", ".stops");
+// none when the directory does not exist.
+std::vector<std::string> state_files(std::string_view suffix);
 
 // Writes the file atomically (temporary file + rename): a reader never sees half of it.
 Result<void> save_state(const std::string& path, const RestoreState& state);

@@ -1,6 +1,5 @@
 #include "failstop/trigger_stops.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -8,7 +7,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/unique_fd.hpp"
@@ -108,15 +106,7 @@ size_t continue_recorded(const std::vector<StoppableProcess>& processes) {
 
 std::vector<std::string> continue_stale_trigger_stops(bool even_live_owners) {
   std::vector<std::string> lines;
-  std::string dir = state_dir();
-  std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(dir.c_str()), &::closedir);
-  if (!handle) return lines;
-  std::vector<std::string> paths;
-  while (const dirent* entry = ::readdir(handle.get())) {
-    std::string name = entry->d_name;
-    if (name.ends_with(".stops")) paths.push_back(dir + "/" + name);
-  }
-  for (const std::string& path : paths) {
+  for (const std::string& path : state_files(".stops")) {
     auto f = load_file(path);
     if (!f) {
       lines.push_back(f.error().message());
