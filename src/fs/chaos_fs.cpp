@@ -14,7 +14,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <sys/epoll.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
@@ -162,6 +164,7 @@ class ChaosFsSession {
   std::unique_ptr<DelayedReplyQueue> delayed;
   std::unique_ptr<KernelCacheNotifier> notifier;  // after mount, before any rule change
   bool flush_closes_dup = true;                   // close_can_fail() of the backing fs
+  bool proc_path_is_ours = false;                 // "/proc/self/fd" is proc_fd's directory
   std::unique_ptr<FsControlServer> control;
   std::string control_path;
   std::optional<UnmountGuardian> guardian;
@@ -874,7 +877,10 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 // which names the inode itself without following it further.
 template <typename WithFd, typename WithPath>
 int xattr_call(ChaosFsSession& s, Inode& i, WithFd with_fd, WithPath with_path) {
-  if (i.type == S_IFREG || i.type == S_IFDIR) {
+  // The kernel asks for security.capability before every write(2) (to clear it): when
+  // "/proc/self" is this process's, the /proc path serves every kind with one system call
+  // instead of open + call + close.
+  if (!s.proc_path_is_ours && (i.type == S_IFREG || i.type == S_IFDIR)) {
     UniqueFd fd(s.reopen(i, O_RDONLY | O_NONBLOCK | O_NOCTTY));
     if (!fd) return -errno;
     ssize_t r = with_fd(fd.get());
@@ -1126,6 +1132,12 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   ssize_t ln = ::readlinkat(pfd, fd_name(bfd).c_str(), lbuf, sizeof lbuf - 1);
   if (ln < 0) return Error::sys("readlink backing directory");
   s->backing_prefix.assign(lbuf, static_cast<size_t>(ln));
+  {
+    // After setns into a container, "/proc" may be another PID namespace's (see proc_self_fd).
+    struct stat ours, by_path;
+    s->proc_path_is_ours = ::fstat(pfd, &ours) == 0 && ::stat("/proc/self/fd", &by_path) == 0 &&
+                           ours.st_dev == by_path.st_dev && ours.st_ino == by_path.st_ino;
+  }
   if (s->backing_prefix == "/") s->backing_prefix.clear();
 
   // The mountpoint: replace a dead ChaosFS mount there; refuse anything else mounted live.
@@ -1176,9 +1188,6 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   if (fuse_session_mount(s->se, s->mountpoint.c_str()) != 0)
     return Error(fmt::format("mounting FUSE at {} failed (is /dev/fuse available? running as root?)", s->mountpoint));
   s->mounted = true;
-  int ffd = fuse_session_fd(s->se);
-  // Non-blocking: every worker polls the device together with the stop eventfd.
-  if (::fcntl(ffd, F_SETFL, ::fcntl(ffd, F_GETFL) | O_NONBLOCK) != 0) return Error::sys("fcntl /dev/fuse O_NONBLOCK");
 
   ChaosFsSession* raw = s.get();
   s->notifier = std::make_unique<KernelCacheNotifier>(s->se);
@@ -1193,61 +1202,69 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   return fs;
 }
 
+namespace {
+
+// Workers block in read(2) on /dev/fuse, as libfuse's own loop does: the kernel wakes exactly
+// one reader per request. (Waiting in epoll sets instead woke about two workers per request:
+// an EPOLLEXCLUSIVE entry whose owner is busy passes the wake-up on, and the extra worker
+// reads nothing. On this kind of VM a context switch costs tens of microseconds.) A blocked
+// read is ended at stop by this signal: a handler that does nothing, installed without
+// SA_RESTART, so the read returns EINTR and the worker sees the stop flag.
+int wake_signal() { return SIGRTMIN + 5; }
+
+void install_wake_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the blocked read must return
+    ::sigaction(wake_signal(), &sa, nullptr);
+  });
+}
+
+}  // namespace
+
 Result<void> ChaosFs::run() {
   auto& s = *session_;
   if (!s.se) return Error("not mounted");
-  int ffd = fuse_session_fd(s.se);
-  // Each worker waits in its own epoll set: /dev/fuse with EPOLLEXCLUSIVE, so one request
-  // wakes one worker instead of all of them (a thundering herd costs more than the request on
-  // a small machine), and the stop eventfd, which wakes them all.
-  auto worker = [&s, ffd] {
-    UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
-    if (!ep) return;
-    epoll_event dev{};
-    dev.events = EPOLLIN | EPOLLEXCLUSIVE;
-    dev.data.fd = ffd;
-    epoll_event stop{};
-    stop.events = EPOLLIN;
-    stop.data.fd = s.stop_fd.get();
-    if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ffd, &dev) != 0 ||
-        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, s.stop_fd.get(), &stop) != 0)
-      return;
+  install_wake_handler();
+  std::atomic<bool> stopping{false};
+  std::atomic<unsigned> alive{s.threads};
+  auto worker = [&s, &stopping, &alive] {
+    sigset_t wake;
+    sigemptyset(&wake);
+    sigaddset(&wake, wake_signal());
+    ::pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
     fuse_buf buf{};
-    bool stopping = false;
-    while (!stopping && !fuse_session_exited(s.se)) {
-      epoll_event ev[2];
-      int n = ::epoll_wait(ep.get(), ev, 2, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
+    while (!stopping.load()) {
+      int r = fuse_session_receive_buf(s.se, &buf);
+      if (r == -EINTR || r == -EAGAIN) continue;
+      if (r <= 0) {  // 0: unmounted from outside (ENODEV); <0: device error
+        uint64_t one = 1;
+        ssize_t w = ::write(s.stop_fd.get(), &one, sizeof one);
+        (void)w;
         break;
       }
-      bool readable = false;
-      for (int k = 0; k < n; ++k) {
-        if (ev[k].data.fd == s.stop_fd.get()) stopping = true;
-        else readable = true;
-      }
-      if (stopping || !readable) break;
-      // One request per wake-up: level-triggered epoll wakes a worker again while more are
-      // queued, and a drain loop would pay a failing read (EAGAIN) per request.
-      {
-        int r = fuse_session_receive_buf(s.se, &buf);
-        if (r == -EINTR || r == -EAGAIN) continue;
-        if (r <= 0) {  // 0: unmounted from outside (ENODEV); <0: device error
-          // Only this worker was woken (EPOLLEXCLUSIVE): wake the others through the
-          // stop eventfd so that run() returns.
-          uint64_t one = 1;
-          ssize_t w = ::write(s.stop_fd.get(), &one, sizeof one);
-          (void)w;
-          stopping = true;
-          break;
-        }
-        fuse_session_process_buf(s.se, &buf);
-      }
+      fuse_session_process_buf(s.se, &buf);
     }
     std::free(buf.mem);
+    alive.fetch_sub(1);
   };
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < s.threads; ++i) threads.emplace_back(worker);
+
+  // Wait for stop() (or a worker that saw the file system unmounted).
+  pollfd pfd{s.stop_fd.get(), POLLIN, 0};
+  while (::poll(&pfd, 1, -1) < 0 && errno == EINTR) {
+  }
+  stopping.store(true);
+  // A signal sent just before a worker enters read(2) is not seen by that read: send again
+  // until every worker is out.
+  while (alive.load() > 0) {
+    for (auto& t : threads) ::pthread_kill(t.native_handle(), wake_signal());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   for (auto& t : threads) t.join();
   return ok();
 }

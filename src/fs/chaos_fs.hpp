@@ -9,8 +9,10 @@
 //   // stop() from any thread or a signal handler makes run() return
 //   fs.value().reset();                  // answers anything still delayed, unmounts
 //
-// Process-global state: none is used. The session's threads are created inside run() (and
-// the delayed-reply threads inside mount()); no signal handler is installed; the library
+// Process-global state: one no-op handler for the real-time signal SIGRTMIN+5, installed
+// by the first run() (it ends the workers' blocking reads at stop; see chaos_fs.cpp), and
+// nothing else. The session's threads are created inside run() (and the delayed-reply
+// threads inside mount()); the library
 // never calls chdir, umask or fork (except the optional unmount guardian, forked inside
 // mount() before any thread of ChaosFs exists). So a caller may fork, setns(CLONE_NEWNS)
 // into another mount namespace while still single-threaded, and then mount() there.
