@@ -154,13 +154,16 @@ no_new_errors "1" "$line"
 back_on_volume "1: after SIGTERM"
 
 # ---- 2. SIGKILL of all three, then fs restore --------------------------------------------------
+# The guardian: a syschaos session leader started by this run (a guardian of step 1 may
+# still be on its way out, and must not be mistaken for this one).
 guardian_pid() {
   local p
   for p in $(pgrep -x syschaos); do
-    [[ $p == "$SC_PID" || $p == "$1" ]] && continue
+    [[ $p == "$SC_PID" || $p == "$1" || " $BEFORE " == *" $p "* ]] && continue
     [[ $(ps -o sid= -p "$p" | tr -d ' ') == "$p" ]] && { echo "$p"; return; }
   done
 }
+BEFORE=$(pgrep -x syschaos | tr '\n' ' ')
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml"
 wait_armed
 grep -Eq "inject: pid $PROG \(fs_thread_cwd\): .*1 thread cwd\(s\)" "$SC_ERR" || fail "2: the worker's cwd was not re-pointed"
