@@ -1,12 +1,15 @@
 #include "failstop/safety_guard.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <optional>
 
 #include "failstop/restore_state.hpp"
@@ -16,18 +19,39 @@ namespace syschaos::failstop {
 
 namespace {
 constexpr char kDismiss = 'D';
+constexpr char kReady = 'R';
+// Exec of the syschaos binary and its start-up; generous, the machine may be loaded.
+constexpr int kReadyTimeoutMs = 10000;
+
+// Kills and reaps a guard that did not come up; returns how it ended, for the message.
+std::string reap_failed_guard(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return fmt::format("ended by signal {}", WTERMSIG(status));
+  return fmt::format("status {:#x}", status);
 }
+}  // namespace
 
 Result<SafetyGuard> SafetyGuard::start(const std::string& exe, const std::string& state_path) {
+  // A socket pair, not a pipe: the guard acknowledges on it that it runs (kReady), and
+  // syschaos's end closing is still the guard's EOF.
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return Error::sys("pipe2");
-  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return Error::sys("socketpair (safety guard)");
+  UniqueFd guard_end(fds[0]), our_end(fds[1]);
   pid_t pid = ::fork();
   if (pid < 0) return Error::sys("fork (safety guard)");
   if (pid == 0) {
     // Child: only async-signal-safe calls until execv.
     ::setpgid(0, 0);
-    if (::dup2(read_end.get(), 3) < 0) ::_exit(127);  // dup2 clears FD_CLOEXEC on fd 3
+    if (guard_end.get() == 3) {
+      // dup2(3, 3) is a no-op that leaves FD_CLOEXEC set: clear it by hand.
+      if (::fcntl(3, F_SETFD, 0) != 0) ::_exit(127);
+    } else if (::dup2(guard_end.get(), 3) < 0) {  // dup2 clears FD_CLOEXEC on the new fd 3
+      ::_exit(127);
+    }
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -36,18 +60,48 @@ Result<SafetyGuard> SafetyGuard::start(const std::string& exe, const std::string
     ::execv(exe.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
-  return SafetyGuard(pid, std::move(write_end));
+  // Only the child holds the guard's end now: if it dies (exec failed), we read EOF.
+  guard_end.reset();
+  // Without the guard's acknowledgement nothing may be injected: a guard that failed to
+  // exec (or is not syschaos) would otherwise leave the run unguarded, unnoticed.
+  pollfd p{our_end.get(), POLLIN, 0};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadyTimeoutMs);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return Error(fmt::format("the safety guard ({}) did not report ready within {} ms ({}): refusing to inject "
+                               "without it",
+                               exe, kReadyTimeoutMs, reap_failed_guard(pid)));
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto e = Error::sys("poll (safety guard)");
+      reap_failed_guard(pid);
+      return e;
+    }
+    if (n == 0) continue;
+    char byte = 0;
+    ssize_t got = ::read(our_end.get(), &byte, 1);
+    if (got < 0 && errno == EINTR) continue;
+    if (got == 1 && byte == kReady) break;
+    return Error(fmt::format("the safety guard ({}) did not start ({}): refusing to inject without it", exe,
+                             reap_failed_guard(pid)));
+  }
+  return SafetyGuard(pid, std::move(our_end));
 }
 
 Result<void> SafetyGuard::dismiss() {
   if (pid_ < 0) return ok();
-  if (::write(pipe_.get(), &kDismiss, 1) != 1) return Error::sys("write to safety guard");
+  // MSG_NOSIGNAL: a guard that died already must give an error here, not SIGPIPE to syschaos.
+  std::optional<Error> failed;
+  if (::send(pipe_.get(), &kDismiss, 1, MSG_NOSIGNAL) != 1) failed = Error::sys("write to safety guard");
   pipe_.reset();
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0) {
     if (errno != EINTR) return Error::sys("waitpid safety guard");
   }
   pid_ = -1;
+  if (failed) return failed->context(fmt::format("safety guard gone (status {:#x})", status));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return Error(fmt::format("safety guard ended with status {:#x}", status));
   return ok();
@@ -59,6 +113,12 @@ Result<std::string> run_guard(int fd, const std::string& state_path) {
   ::signal(SIGTERM, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);
+  // Tells syschaos that the guard runs; it injects nothing before reading this.
+  ssize_t sent;
+  do {
+    sent = ::write(fd, &kReady, 1);
+  } while (sent < 0 && errno == EINTR);
+  if (sent != 1) return Error::sys("guard: acknowledge to syschaos");
   char byte = 0;
   ssize_t n;
   do {

@@ -89,20 +89,31 @@ struct ScenarioRunner::Impl {
   // Called at every end of run(): stops counting, then continues the victims whose hit the
   // kernel acted on (SIGSTOP) but that were not handled — the run ended (signal, duration,
   // an error) between the hit and its failure. Then nothing is stopped by us any more and
-  // the guard's list goes.
-  void release() {
+  // the guard's list goes. When a count cannot be read, whether the kernel stopped the
+  // victim is unknown: its processes are continued anyway (SIGCONT to a running process
+  // does nothing) and the stops file is kept, so `failstop restore` can still find them.
+  Result<void> release() {
+    std::optional<Error> failed;
     if (syscalls) {
       syscalls->detach();
       // A program already running on another CPU may still finish its call after the
       // detach (syscall tracepoints run preemptible): give it time before reading counts.
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      for (ArmedSlot& a : armed_slots)
-        if (!a.handled && syscalls->count(a.slot) >= a.threshold) {
+      for (ArmedSlot& a : armed_slots) {
+        if (a.handled) continue;
+        auto calls = syscalls->count(a.slot);
+        if (!calls && !failed) failed = calls.error();
+        if (!calls || *calls >= a.threshold) {
           send_continue(syscalls->members(a.slot));
           a.handled = true;
         }
+      }
+    }
+    if (failed) {
+      return failed->context("releasing the syscall trigger (stops file " + stops_path + " kept)");
     }
     if (!stoppable.empty()) ::unlink(stops_path.c_str());
+    return ok();
   }
 
   void emit(nlohmann::json event) {
@@ -266,7 +277,7 @@ struct ScenarioRunner::Impl {
     if (h.stop_error != 0) v.detail["kernel_stop_error"] = h.stop_error;
     // Calls counted by the time the failure is applied: the count plus the calls other
     // threads had already entered when the stop came, plus restarts of interrupted calls.
-    v.detail["count_at_failure"] = syscalls->count(v.slot);
+    if (auto calls = syscalls->count(v.slot)) v.detail["count_at_failure"] = *calls;
     Result<void> fired = saved ? fire(v, step, "after_syscall") : Result<void>(saved.error());
     bool keep_stopped = fired && step.failure.mode == Mode::kKill && is_stop_signal(step.failure.signal);
     if (!keep_stopped) send_continue(members);
@@ -357,7 +368,9 @@ ScenarioRunner::~ScenarioRunner() = default;
 
 Result<RunReport> ScenarioRunner::run(const Schedule& schedule) {
   auto report = run_steps(schedule);
-  impl_->release();
+  auto released = impl_->release();
+  if (!report) return released ? report.error() : report.error().context(released.error().message());
+  if (!released) return released.error();
   return report;
 }
 

@@ -49,6 +49,7 @@ Result<Step> parse_step(const YAML::Node& node, const Schedule& schedule, size_t
   Step step;
   bool have_action = false;
   std::optional<std::string> every, prob;
+  bool have_signal = false;
   int triggers = 0;
   for (const auto& item : node) {
     std::string key = item.first.as<std::string>();
@@ -81,6 +82,7 @@ Result<Step> parse_step(const YAML::Node& node, const Schedule& schedule, size_t
       auto sig = parse_signal(scalar(value, key));
       if (!sig) return sig.error().context("signal");
       step.failure.signal = *sig;
+      have_signal = true;
     } else if (key == "freezer") {
       auto f = parse_freezer_choice(scalar(value, key));
       if (!f) return f.error();
@@ -118,6 +120,13 @@ Result<Step> parse_step(const YAML::Node& node, const Schedule& schedule, size_t
   if (step.action == Step::Action::kWait && (triggers || step.hold || !step.targets.empty()))
     return Error("a wait step takes no target, trigger or for");
   if (step.hold && step.failure.mode == Mode::kKill) return Error("for: a kill cannot be undone");
+  // Only a kill sends a signal: on a freeze or a crash the key would be silently ignored.
+  if (have_signal && (step.action != Step::Action::kFail || step.failure.mode != Mode::kKill))
+    return Error("signal: only a kill step sends a signal");
+  // Caught here, not when the step comes up: by then earlier steps would have acted.
+  if (step.action == Step::Action::kFail && step.select.kind == Selection::Kind::kCount &&
+      step.select.value > static_cast<double>(step.targets.size()))
+    return Error(fmt::format("select {} but the step names only {} target(s)", step.select.value, step.targets.size()));
   (void)index;
   return step;
 }

@@ -89,9 +89,10 @@ Result<void> SyscallTrigger::drain(const std::function<void(const SyscallHit&)>&
   return ok();
 }
 
-uint64_t SyscallTrigger::count(uint32_t victim) const {
+Result<uint64_t> SyscallTrigger::count(uint32_t victim) const {
   uint64_t value = 0;
-  bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.call_counts), &victim, &value);
+  if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.call_counts), &victim, &value) != 0)
+    return Error::sys(fmt::format("read the syscall count of victim {}", victim));
   return value;
 }
 

@@ -36,7 +36,9 @@ class SyscallTrigger {
   // Hands the waiting hits to `on_hit`; never blocks.
   Result<void> drain(const std::function<void(const SyscallHit&)>& on_hit);
   // Calls counted for `victim` since watch() (the kernel keeps counting after the hit).
-  uint64_t count(uint32_t victim) const;
+  // A failed lookup is an error, not 0: 0 would read as "no hit", and the caller would
+  // then leave a victim the kernel stopped without continuing it.
+  Result<uint64_t> count(uint32_t victim) const;
   // The processes the kernel counts for `victim` — and stops at the hit: those given to
   // watch() and the children forked since (some may be gone).
   std::vector<pid_t> members(uint32_t victim) const;

@@ -1,8 +1,12 @@
 // Freeze through each kind of cgroup (v1 freezer, v2, a transient v2 cgroup for a pid), and
 // the safety net: SIGKILL of syschaos (its guard thaws), SIGKILL of both syschaos and its
 // guard (`syschaos failstop restore` thaws), bad input (exit 2, nothing touched).
+#include <fcntl.h>
 #include <sys/stat.h>
 
+#include <cstdio>
+
+#include "failstop/safety_guard.hpp"
 #include "failstop_test_support.hpp"
 
 namespace syschaos::testing {
@@ -125,22 +129,130 @@ TEST(FailstopCgroups, RestoreCommandThawsWhenGuardIsKilledToo) {
   EXPECT_FALSE(v2_frozen(cg.dir()));
 }
 
-TEST(FailstopCgroups, BadInputIsOneLineAndExit2) {
-  for (const auto& argv : std::vector<std::vector<std::string>>{
-           {bin(), "failstop", "freeze"},
-           {bin(), "failstop", "freeze", "--pid", "999999999"},
-           {bin(), "failstop", "freeze", "--pid", "1", "--after", "1s", "--rate", "2"},
-           {bin(), "failstop", "freeze", "--pid", "1", "--every", "10ms"},
-           {bin(), "failstop", "freeze", "--pid", "1", "--select", "3"},
-           {bin(), "failstop", "kill", "--pid", "1", "--signal", "NOPE"},
-           {bin(), "failstop", "crash", "--pid", "1", "--after-syscall", "nosuchcall:3"},
-           {bin(), "failstop", "run", "/nonexistent.yaml"},
-           {bin(), "failstop", "freeze", "--pid", "1"},  // the host's init: refused up front
-       }) {
-    auto r = run_command(argv);
-    EXPECT_EQ(r.exit_code, 2) << argv.back() << ": " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+// The process state letter of /proc/PID/stat ('S' sleeping, 'T' stopped, ...).
+char proc_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
+}
+
+std::string run_text(const std::string& cmd) {
+  std::string out;
+  if (std::FILE* f = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    ::pclose(f);
   }
+  return out;
+}
+
+// Every case names a real, eligible target (a sleep of this test), so only the mistake
+// itself can make syschaos refuse: each must be one line naming that mistake, exit 2, and
+// leave the target as it was (running, same cgroup, no BPF program on its cgroup).
+TEST(FailstopCgroups, BadInputIsOneLineAndExit2) {
+  // Its own v2 cgroup: the BPF programs on it can only come from these runs.
+  TestCgroup cg(kV2Root, name("badinput"));
+  BackgroundProcess other({"sleep", "300"});
+  std::string pid = std::to_string(cg.pid());
+  std::string two = pid + "," + std::to_string(other.pid());
+  std::string dir = temp_dir();
+  std::string sched_select = dir + "/select.yaml", sched_signal = dir + "/signal.yaml";
+  // Step 1 would kill the sleeper: the bad step 2 must be refused before it can happen.
+  std::ofstream(sched_select) << "targets:\n  a: {pid: " << pid << "}\nsteps:\n  - kill: a\n  - freeze: a\n    select: 3\n";
+  std::ofstream(sched_signal) << "targets:\n  a: {pid: " << pid << "}\nsteps:\n  - kill: a\n  - crash: a\n    signal: TERM\n";
+  std::string cgroup_before = v2_cgroup_of(cg.pid());
+  ASSERT_NE(cgroup_before.find("badinput"), std::string::npos) << cgroup_before;
+  std::string bpf_before = run_text("bpftool cgroup show " + kV2Root + cgroup_before + " 2>&1");
+  struct Case {
+    std::vector<std::string> argv;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{bin(), "failstop", "freeze"}, "give at least one target"},
+           {{bin(), "failstop", "freeze", "--pid", "999999999"}, "999999999"},
+           {{bin(), "failstop", "freeze", "--pid", "1"}, "init"},
+           {{bin(), "failstop", "freeze", "--pid", pid, "--after", "1s", "--rate", "2"}, "at most one of"},
+           {{bin(), "failstop", "freeze", "--pid", pid, "--every", "10ms"}, "--every and --prob go together"},
+           {{bin(), "failstop", "freeze", "--pid", pid, "--select", "3"}, "--select 3 but only 1 target"},
+           {{bin(), "failstop", "kill", "--pid", pid, "--signal", "NOPE"}, "NOPE"},
+           {{bin(), "failstop", "kill", "--pid", pid, "--for", "1s"}, "--for"},  // a kill has no --for
+           {{bin(), "failstop", "crash", "--pid", pid, "--after-syscall", "nosuchcall:3"}, "unknown syscall 'nosuchcall'"},
+           {{bin(), "failstop", "crash", "--pid", pid, "--after-syscall", "write:0"}, "whole number >= 1"},
+           {{bin(), "failstop", "freeze", "--pid", pid, "--freezer", "v3"}, "--freezer"},
+           {{bin(), "failstop", "run", "/nonexistent.yaml"}, "/nonexistent.yaml"},
+           {{bin(), "failstop", "run", sched_select}, "select 3 but the step names only 1"},
+           {{bin(), "failstop", "run", sched_signal}, "only a kill step sends a signal"},
+           {{bin(), "failstop", "omit", "--pid", pid, "--drop", "150%"}, "--drop"},
+           {{bin(), "failstop", "omit", "--pid", pid, "--drop", "10%", "--direction", "x"}, "--direction must be"},
+           {{bin(), "failstop", "omit", "--pid", pid, "--drop", "10%", "--ports", "0"}, "--ports: 0"},
+           {{bin(), "failstop", "omit", "--pid", two, "--drop", "10%"}, "exactly one target"},
+           {{bin(), "failstop", "duplicate", "--pid", pid, "--fraction", "-1"}, "--fraction"},
+           {{bin(), "failstop", "duplicate", "--pid", two, "--fraction", "10%"}, "exactly one target"},
+           {{bin(), "failstop", "duplicate", "--pid", pid, "--fraction", "10%", "--interface", "nosuchif0"}, "nosuchif0"},
+       }) {
+    std::string shown;
+    for (size_t i = 1; i < c.argv.size(); ++i) shown += c.argv[i] + " ";
+    auto r = run_command(c.argv);
+    EXPECT_EQ(r.exit_code, 2) << shown << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << shown << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << shown << ": wanted '" << c.says << "' in: " << r.err;
+    // Nothing happened to the target.
+    EXPECT_EQ(::kill(cg.pid(), 0), 0) << shown;
+    EXPECT_EQ(proc_state(cg.pid()), 'S') << shown;
+    EXPECT_EQ(v2_cgroup_of(cg.pid()), cgroup_before) << shown;
+    EXPECT_EQ(run_text("bpftool cgroup show " + kV2Root + cgroup_before + " 2>&1"), bpf_before) << shown;
+  }
+}
+
+// The guard acknowledges that it runs: start() returns only then. The read end of the
+// guard's socket is fd 3 here (the lowest free fd), the case where dup2(3, 3) would have
+// left close-on-exec set and the guard would have had no fd to read.
+TEST(FailstopGuard, StartsOnlyWithTheGuardsAcknowledgement) {
+  std::string state = temp_dir() + "/guard-test.json";
+  int saved = ::fcntl(3, F_GETFD) >= 0 ? ::fcntl(3, F_DUPFD_CLOEXEC, 10) : -1;
+  if (saved >= 0) ::close(3);
+  {
+    auto guard = failstop::SafetyGuard::start(bin(), state);
+    ASSERT_TRUE(guard.ok()) << guard.error().message();
+    EXPECT_GT(guard->pid(), 0);
+    EXPECT_EQ(::kill(guard->pid(), 0), 0);
+    auto d = guard->dismiss();
+    EXPECT_TRUE(d.ok()) << d.error().message();
+  }
+  if (saved >= 0) {
+    ::dup3(saved, 3, O_CLOEXEC);
+    ::close(saved);
+  }
+}
+
+// A guard that cannot start is an error, not an unguarded run: an executable that does not
+// exist (exec fails, the child exits 127), and one that runs but is not syschaos (never
+// acknowledges).
+TEST(FailstopGuard, AGuardThatDoesNotStartIsAnError) {
+  std::string state = temp_dir() + "/guard-test.json";
+  for (const std::string& exe : {std::string("/nonexistent/syschaos"), std::string("/bin/true")}) {
+    auto guard = failstop::SafetyGuard::start(exe, state);
+    ASSERT_FALSE(guard.ok()) << exe;
+    EXPECT_NE(guard.error().message().find("refusing to inject without it"), std::string::npos)
+        << guard.error().message();
+  }
+}
+
+// dismiss() on a guard that died already: an error, and syschaos lives (before, the write
+// raised SIGPIPE and ended syschaos with 141 — here it would end this test program).
+TEST(FailstopGuard, DismissingADeadGuardIsAnErrorNotSigpipe) {
+  std::string state = temp_dir() + "/guard-test.json";
+  auto guard = failstop::SafetyGuard::start(bin(), state);
+  ASSERT_TRUE(guard.ok()) << guard.error().message();
+  ASSERT_EQ(::kill(guard->pid(), SIGKILL), 0);
+  // Wait until it is a zombie, so its end of the socket is closed.
+  eventually([&] { return proc_state(guard->pid()) == 'Z'; }, std::chrono::seconds(5));
+  auto d = guard->dismiss();
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message().find("safety guard gone"), std::string::npos) << d.error().message();
 }
 
 }  // namespace

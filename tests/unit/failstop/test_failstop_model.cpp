@@ -142,6 +142,29 @@ TEST(FailstopSchedule, RejectsMistakesWithTheStepNumber) {
   EXPECT_FALSE(parse_schedule(": : :").ok());
 }
 
+// Caught when the file is read, not when the step comes up after earlier steps have acted.
+TEST(FailstopSchedule, RejectsSelectBeyondTheStepsTargetsAndSignalOutsideKill) {
+  const char* head = "targets:\n  a: {pid: 10}\n  b: {pid: 11}\nsteps:\n  - kill: a\n";
+  struct Case {
+    const char* step;
+    const char* says;
+  };
+  for (const Case& c : {Case{"  - freeze: [a, b]\n    select: 3\n", "select 3 but the step names only 2"},
+                        Case{"  - crash: b\n    select: 2\n", "select 2 but the step names only 1"},
+                        Case{"  - freeze: a\n    signal: TERM\n", "only a kill step sends a signal"},
+                        Case{"  - crash: a\n    signal: KILL\n", "only a kill step sends a signal"},
+                        Case{"  - wait: 1s\n    signal: KILL\n", "only a kill step sends a signal"}}) {
+    auto s = parse_schedule(std::string(head) + c.step);
+    ASSERT_FALSE(s.ok()) << c.step;
+    EXPECT_NE(s.error().message().find("step 2"), std::string::npos) << s.error().message();
+    EXPECT_NE(s.error().message().find(c.says), std::string::npos) << s.error().message();
+  }
+  // What stays accepted: select up to the step's own targets, signal on a kill.
+  auto s = parse_schedule(std::string(head) + "  - freeze: [a, b]\n    select: 2\n  - kill: b\n    signal: TERM\n");
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(s->steps[2].failure.signal, SIGTERM);
+}
+
 TEST(FailstopEndpoints, ParsesProcNetTcpAndTcp6) {
   const char* tcp =
       "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
