@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -132,6 +133,11 @@ Result<std::string> read_text(const std::string& path) {
 
 // Sends one control request; prints the answer (list as a table, or --json raw).
 int control(const std::string& socket, const nlohmann::json& req, bool json_out) {
+  // A wrong path is the user's mistake (exit 2); a socket that does not answer is not.
+  struct stat st;
+  if (::stat(socket.c_str(), &st) != 0)
+    return usage_error(fmt::format("--control {}: {}", socket, std::strerror(errno)));
+  if (!S_ISSOCK(st.st_mode)) return usage_error(fmt::format("--control {}: not a socket", socket));
   auto resp = fs::control_request(socket, req.dump());
   if (!resp) return runtime_error(resp.error().message());
   nlohmann::json j;

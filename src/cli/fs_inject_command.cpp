@@ -241,11 +241,18 @@ int run_fs_inject(const FsInjectOptions& o) {
 }
 
 int run_fs_restore(const FsRestoreOptions& o) {
+  std::optional<std::string> volume;
+  if (!o.volume.empty()) {
+    // The path inside the container, as fs inject was given it (absolute, no trailing /).
+    std::string v = o.volume;
+    while (v.size() > 1 && v.back() == '/') v.pop_back();
+    if (v.empty() || v[0] != '/' || v == "/" || v.find("/../") != std::string::npos || v.find("/./") != std::string::npos)
+      return usage_error(fmt::format("--volume {}: give the volume's absolute path inside the container", o.volume));
+    volume = v;
+  }
   auto ref = find_container(o.container);
   if (!ref) return usage_error(ref.error().message());
   fs::RepointLog log(o.quiet, "");
-  std::optional<std::string> volume;
-  if (!o.volume.empty()) volume = o.volume;
   auto n = fs::restore_container(*ref, volume, log);
   if (!n) {
     std::fprintf(stderr, "syschaos: %s\n", n.error().message().c_str());

@@ -284,6 +284,21 @@ class ChaosFsSession {
     });
   }
 
+  // release/releasedir: the kernel forgets the handle whatever the reply says, so the
+  // handle is freed whatever a rule decides (a fault only changes the errno sent, a delay
+  // only when it is freed and answered); with_faults() would answer a fault without it.
+  template <typename Free>
+  void release_with_faults(fuse_req_t req, FsMethod m, const FsRuleEngine::PathFn& path, Free&& free_handle) {
+    FsDecision d;
+    if (engine.wants(m)) d = engine.decide(m, path);
+    auto finish = [req, err = d.err, free_handle = std::forward<Free>(free_handle)]() mutable {
+      free_handle();
+      fuse_reply_err(req, err);
+    };
+    if (d.delay.count() == 0) return finish();
+    delayed->schedule(DelayedReplyQueue::Clock::now() + d.delay, std::move(finish));
+  }
+
   void reply_entry(fuse_req_t req, int err, fuse_entry_param& e, const FsDecision& d) {
     if (err) {
       fuse_reply_err(req, err);
@@ -757,12 +772,7 @@ void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto& s = S(req);
   Inode& i = s.inode(ino);
   int fd = fh_fd(fi);
-  // The descriptor is closed whatever a rule says: the kernel forgets the handle anyway.
-  s.with_faults(req, FsMethod::kRelease, [&] { return s.inner_path(i); },
-                [req, fd](const FsDecision&) {
-                  ::close(fd);
-                  fuse_reply_err(req, 0);
-                });
+  s.release_with_faults(req, FsMethod::kRelease, [&] { return s.inner_path(i); }, [fd] { ::close(fd); });
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
@@ -842,11 +852,7 @@ void op_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto& s = S(req);
   Inode& i = s.inode(ino);
   auto* h = reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
-  s.with_faults(req, FsMethod::kReleasedir, [&] { return s.inner_path(i); },
-                [req, h](const FsDecision&) {
-                  delete h;
-                  fuse_reply_err(req, 0);
-                });
+  s.release_with_faults(req, FsMethod::kReleasedir, [&] { return s.inner_path(i); }, [h] { delete h; });
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {

@@ -482,9 +482,11 @@ FsMethodSet FsFaultRule::effective_methods() const {
     return s;
   }
   s.set();
-  // forget and release have no reply that can carry an error (the kernel ignores it);
-  // they are only chosen by naming them.
+  // forget, release and releasedir have no reply the application sees (the kernel ignores
+  // it): they are only chosen by naming them.
   s.reset(static_cast<size_t>(FsMethod::kForget));
+  s.reset(static_cast<size_t>(FsMethod::kRelease));
+  s.reset(static_cast<size_t>(FsMethod::kReleasedir));
   return s;
 }
 

@@ -128,6 +128,36 @@ TEST_F(ChaosFsActions, FaultOnEveryNamedMethod) {
   }
 }
 
+// The kernel forgets a file or directory handle whatever RELEASE's answer says: a fault
+// (named, or from a rule without methods) or a delay on release must still free it, or the
+// server leaks a descriptor per close(2).
+TEST_F(ChaosFsActions, FaultsOnReleaseStillFreeTheHandles) {
+  std::filesystem::create_directories(cm_->b("dir"));
+  auto server_fds = [&] {
+    size_t n = 0;
+    for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/fd")) (void)e, ++n;
+    return n;
+  };
+  auto churn = [&] {
+    for (int k = 0; k < 200; ++k) {
+      int fd = ::open(cm_->m("other.txt").c_str(), O_RDONLY);
+      if (fd >= 0) ::close(fd);
+      DIR* d = ::opendir(cm_->m("dir").c_str());
+      if (d) ::closedir(d);
+    }
+  };
+  churn();  // warm: the kernel's inodes and the server's O_PATH fds exist from here on
+  size_t before = server_fds();
+  for (const char* rules : {"faults:\n  - methods: [release, releasedir]\n    fault: EIO\n",
+                            "faults:\n  - methods: [release, releasedir]\n    latency: 1ms\n    fault: EIO\n"}) {
+    ASSERT_TRUE(cm_->replace(rules));
+    churn();
+    ASSERT_TRUE(cm_->clear());
+    EXPECT_TRUE(eventually([&] { return server_fds() <= before + 2; }, 5s))
+        << "server holds " << server_fds() << " fds, " << before << " before, rules:\n" << rules;
+  }
+}
+
 TEST_F(ChaosFsActions, LatencyBeforeTheOperation) {
   ASSERT_TRUE(cm_->replace("faults:\n  - methods: [open]\n    path: '*.db'\n    latency: 150ms\n"));
   auto t0 = std::chrono::steady_clock::now();
@@ -368,6 +398,24 @@ TEST(ChaosFsCli, BadInputMountsNothing) {
   EXPECT_FALSE(is_chaosfs_mounted(root + "/m"));
   auto r2 = run_command({SYSCHAOS_BIN, "fs", "mount", "--backing", root + "/nonexistent", "--mountpoint", root + "/m"}, 10s);
   EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_FALSE(is_chaosfs_mounted(root + "/m"));
+  // One line, exit 2, for each of these mistakes.
+  write_text(root + "/not-a-socket", "x");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"fs", "mount", "--backing", root + "/b", "--mountpoint", root + "/missing"}, "--mountpoint"},
+      {{"fs", "rules", "--control", root + "/missing.sock", "list"}, "--control"},
+      {{"fs", "rules", "--control", root + "/not-a-socket", "list"}, "not a socket"},
+      {{"fs", "restore", "--container", "whatever", "--volume", "relative/path"}, "absolute path"},
+      {{"fs", "restore", "--container", "whatever", "--volume", "/"}, "absolute path"},
+  };
+  for (const auto& [args, what] : cases) {
+    std::vector<std::string> argv = {SYSCHAOS_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto rc = run_command(argv, 10s);
+    EXPECT_EQ(rc.exit_code, 2) << args[1] << " " << args[2] << ": " << rc.err;
+    EXPECT_NE(rc.err.find(what), std::string::npos) << rc.err;
+    EXPECT_EQ(std::count(rc.err.begin(), rc.err.end(), '\n'), 1) << rc.err;
+  }
   EXPECT_FALSE(is_chaosfs_mounted(root + "/m"));
   std::filesystem::remove_all(root);
 }
