@@ -440,7 +440,7 @@ void register_failstop(CLI::App& app, Action& action) {
   auto ro = std::make_shared<RestoreOptions>();
   auto* restore = fs->add_subcommand("restore", "Thaw and move back what a killed syschaos failstop left behind");
   restore->add_flag("--force", ro->force, "Also restore state whose owner still runs");
-  restore->add_option("--guard-fd", ro->guard_fd, "(internal) run as the safety guard on this pipe")->group("");
+  restore->add_option("--guard-fd", ro->guard_fd, "(internal) run as the safety guard on this socket")->group("");
   restore->add_option("--state", ro->state, "(internal) the guard's state file")->group("");
   restore->callback([ro, &action] { action = [ro] { return run_restore(*ro); }; });
 }
