@@ -350,6 +350,11 @@ Result<int64_t> StoppedProcess::syscall(long nr, std::array<uint64_t, 6> args) {
   at_entry_stop_ = false;
   auto after = get_regs(executor_);
   if (!after) return after.error();
+  // Between calls the thread holds the registers it will resume with, not ours: if this
+  // process is SIGKILLed now, the kernel detaches it and it goes on with its own call (run
+  // again, or restarted) instead of our result in its registers. Only the single-step
+  // itself stays a window.
+  SYSCHAOS_TRY(restore_executor());
   return static_cast<int64_t>(reg_result(*after));
 }
 
