@@ -357,9 +357,12 @@ class ChaosFsSession {
   // reads or writes of this file (each read of such a file must reach the rules, and a
   // corrupted write must not be read back from clean pages at the next open). Dropping the
   // pages at every open cost 90% of warm sequential-read throughput (docs/PERFORMANCE.md).
-  bool keep_cache(Inode& i, int fd) {
+  // `known`: the file's stat when the caller has just read it (create), saving a call.
+  bool keep_cache(Inode& i, int fd, const struct stat* known = nullptr) {
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    if (known) st = *known;
+    else if (::fstat(fd, &st) != 0) return false;
+    if (!S_ISREG(st.st_mode)) return false;
     FsMethodSet data;
     data.set(static_cast<size_t>(FsMethod::kRead));
     data.set(static_cast<size_t>(FsMethod::kWrite));
@@ -594,12 +597,13 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
                 });
 }
 
-void open_common(ChaosFsSession& s, Inode& i, int fd, fuse_file_info* fi, int flags) {
+void open_common(ChaosFsSession& s, Inode& i, int fd, fuse_file_info* fi, int flags,
+                 const struct stat* known = nullptr) {
   fi->fh = static_cast<uint64_t>(static_cast<uint32_t>(fd)) | ((flags & O_APPEND) ? kAppendBit : 0);
   // Pages cached by an earlier open are dropped unless keep_cache() says they are still the
   // backing file's and no rule wants to see this file's reads. O_DIRECT opens bypass the
   // page cache anyway (and must not validate it: their writes do not update it).
-  fi->keep_cache = !(flags & O_DIRECT) && s.keep_cache(i, fd);
+  fi->keep_cache = !(flags & O_DIRECT) && s.keep_cache(i, fd, known);
   fi->direct_io = 0;
 }
 
@@ -643,8 +647,8 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                     ::close(fd);
                     return (void)fuse_reply_err(req, err);
                   }
+                  open_common(s, s.inode(e.ino), fd, &f, f.flags, &e.attr);  // the real attributes
                   if (d.attr) apply_attr_override(e.attr, *d.attr);
-                  open_common(s, s.inode(e.ino), fd, &f, f.flags);
                   if (fuse_reply_create(req, &e, &f) == -ENOENT) {
                     ::close(fd);
                     s.forget_one(e.ino, 1);
