@@ -132,11 +132,12 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p) {
   return 0;
 }
 
+/* Exact match only. The map holds no wildcard: user space expands a socket bound to
+ * 0.0.0.0:P into one entry per address of its namespace. A wildcard fallback here would
+ * take, at egress, any packet of the namespace to port P of ANY address (another process
+ * talking to a server elsewhere) for a packet to the target. */
 static __always_inline bool is_endpoint(const struct fs_endpoint *e) {
-  if (bpf_map_lookup_elem(&endpoints, e)) return true;
-  struct fs_endpoint wildcard = *e;
-  __builtin_memset(wildcard.addr, 0, sizeof(wildcard.addr));
-  return bpf_map_lookup_elem(&endpoints, &wildcard) != 0;
+  return bpf_map_lookup_elem(&endpoints, e) != 0;
 }
 
 static __always_inline bool ports_ok(const struct packet *p) {

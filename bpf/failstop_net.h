@@ -10,7 +10,9 @@
 /* One local endpoint of a target socket: what the target sends from and receives on, in
  * the network namespace it lives in. Two containers with their own namespaces may both
  * serve on 127.0.0.1:80: the namespace is part of the key, so that only the target's is hit.
- * An all-zero address is a wildcard (a socket bound to 0.0.0.0 or ::). No implicit padding:
+ * Always a real address: user space expands a socket bound to 0.0.0.0 or :: into one key
+ * per address of its namespace (failstop_dup.bpf.c still tries an all-zero address as a
+ * fallback, which then matches nothing). No implicit padding:
  * the struct is a hash key, compared byte for byte. */
 struct fs_endpoint {
   __u64 netns;   /* network namespace cookie (SO_NETNS_COOKIE, bpf_get_netns_cookie) */

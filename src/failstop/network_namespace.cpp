@@ -1,11 +1,15 @@
 #include "failstop/network_namespace.hpp"
 
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 
 namespace syschaos::failstop {
@@ -77,6 +81,48 @@ Result<uint64_t> netns_cookie(int netns_fd) {
   auto fd = socket_in_netns(netns_fd, AF_UNIX, SOCK_DGRAM, 0);
   if (!fd) return fd.error();
   return netns_cookie_of_socket(fd->get());
+}
+
+Result<std::vector<LocalAddress>> local_addresses(int netns_fd) {
+  std::unique_ptr<NetnsEntered> entered;
+  if (netns_fd >= 0 && !is_own_netns(netns_fd)) {
+    auto e = NetnsEntered::enter(netns_fd);
+    if (!e) return e.error();
+    entered = std::move(*e);
+  }
+  // getifaddrs asks the kernel over a netlink socket it makes now: in this thread's
+  // (entered) namespace.
+  ifaddrs* list = nullptr;
+  int rc = ::getifaddrs(&list);
+  int saved_errno = errno;
+  if (entered) SYSCHAOS_TRY(entered->leave());
+  if (rc != 0) return Error::sys("getifaddrs", saved_errno);
+  std::unique_ptr<ifaddrs, void (*)(ifaddrs*)> owner(list, &::freeifaddrs);
+  std::vector<LocalAddress> out;
+  LocalAddress v4_loopback, v6_loopback;
+  const uint8_t v4_lo[4] = {127, 0, 0, 1};
+  std::memcpy(v4_loopback.addr.data(), v4_lo, 4);
+  v6_loopback.family = 6;
+  v6_loopback.addr[15] = 1;
+  out.push_back(v4_loopback);
+  out.push_back(v6_loopback);
+  for (const ifaddrs* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr) continue;
+    LocalAddress l;
+    if (a->ifa_addr->sa_family == AF_INET) {
+      l.family = 4;
+      std::memcpy(l.addr.data(), &reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr, 4);
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      l.family = 6;
+      std::memcpy(l.addr.data(), &reinterpret_cast<const sockaddr_in6*>(a->ifa_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(l);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 }  // namespace syschaos::failstop

@@ -11,9 +11,11 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
@@ -47,5 +49,18 @@ Result<UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int protoco
 Result<uint64_t> netns_cookie_of_socket(int socket_fd);
 // The cookie of the namespace `netns_fd` (-1: this thread's own).
 Result<uint64_t> netns_cookie(int netns_fd);
+
+// One IP address of a namespace: family 4 (first 4 bytes) or 6, network byte order.
+struct LocalAddress {
+  uint8_t family = 4;
+  std::array<uint8_t, 16> addr{};
+  auto operator<=>(const LocalAddress&) const = default;
+};
+// Every address of the namespace `netns_fd` (-1: this thread's own): those of its
+// interfaces (getifaddrs, run inside it), plus 127.0.0.1 and ::1 even while lo is down. A
+// socket bound to the wildcard receives on exactly these; the failstop filters match
+// packets against them rather than against a wildcard, which would also take other
+// processes' packets to other hosts on the same port.
+Result<std::vector<LocalAddress>> local_addresses(int netns_fd);
 
 }  // namespace syschaos::failstop

@@ -122,6 +122,7 @@ Result<std::set<Endpoint>> endpoints_of(const std::vector<pid_t>& pids) {
   struct Namespace {
     uint64_t cookie = 0;
     std::vector<ProcNetSocket> sockets;
+    std::vector<LocalAddress> addresses;  // what a wildcard socket receives on
   };
   std::map<std::string, Namespace> by_netns;
   static const struct {
@@ -146,6 +147,9 @@ Result<std::set<Endpoint>> endpoints_of(const std::vector<pid_t>& pids) {
       if (!cookie) return cookie.error().context(fmt::format("network namespace of pid {}", pid));
       Namespace space;
       space.cookie = *cookie;
+      auto addresses = local_addresses(handle->get());
+      if (!addresses) return addresses.error().context(fmt::format("addresses of the network namespace of pid {}", pid));
+      space.addresses = std::move(*addresses);
       for (const auto& table : kTables) {
         auto text = read_text_file(fmt::format("/proc/{}/net/{}", pid, table.file));
         if (!text) continue;  // no IPv6, or the process went away
@@ -155,23 +159,37 @@ Result<std::set<Endpoint>> endpoints_of(const std::vector<pid_t>& pids) {
       }
       it = by_netns.emplace(ns_name, std::move(space)).first;
     }
-    for (ProcNetSocket s : it->second.sockets) {
+    const Namespace& space = it->second;
+    for (ProcNetSocket s : space.sockets) {
       if (!inodes.count(s.inode) || s.local.port == 0) continue;
-      s.local.netns = it->second.cookie;
-      out.insert(s.local);
-      // An IPv6 socket also carries IPv4 (unless IPV6_V6ONLY): [::] takes 0.0.0.0 too, and
-      // ::ffff:a.b.c.d is a.b.c.d on the wire.
-      if (s.local.family == 6) {
-        static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        bool wildcard = s.local.addr == std::array<uint8_t, 16>{};
-        bool mapped = std::memcmp(s.local.addr.data(), kMapped, 12) == 0;
-        if (wildcard || mapped) {
-          Endpoint v4 = s.local;
-          v4.family = 4;
-          v4.addr.fill(0);
-          if (mapped) std::memcpy(v4.addr.data(), s.local.addr.data() + 12, 4);
-          out.insert(v4);
+      s.local.netns = space.cookie;
+      static constexpr std::array<uint8_t, 16> kWildcard{};
+      if (s.local.addr == kWildcard) {
+        // Bound to 0.0.0.0 or [::]: one endpoint per address of the namespace, never a
+        // wildcard. The filters match destinations too, and a wildcard destination would
+        // take every packet any process of the namespace sends to port P of ANY host
+        // (another server elsewhere) for the target's. An IPv6 wildcard socket also
+        // receives IPv4 (unless IPV6_V6ONLY). An address added to the namespace later is
+        // not covered (docs/FAILSTOP.md).
+        for (const LocalAddress& a : space.addresses) {
+          if (a.family != s.local.family && !(s.local.family == 6 && a.family == 4)) continue;
+          Endpoint e = s.local;
+          e.family = a.family;
+          e.addr = a.addr;
+          out.insert(e);
         }
+        continue;
+      }
+      out.insert(s.local);
+      // An IPv6 socket also carries IPv4 (unless IPV6_V6ONLY): ::ffff:a.b.c.d is a.b.c.d on
+      // the wire.
+      static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+      if (s.local.family == 6 && std::memcmp(s.local.addr.data(), kMapped, 12) == 0) {
+        Endpoint v4 = s.local;
+        v4.family = 4;
+        v4.addr.fill(0);
+        std::memcpy(v4.addr.data(), s.local.addr.data() + 12, 4);
+        out.insert(v4);
       }
     }
   }

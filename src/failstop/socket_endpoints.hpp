@@ -22,7 +22,7 @@ struct Endpoint {
   uint8_t family = 4;                // 4 or 6
   uint8_t proto = 6;                 // 6 TCP, 17 UDP
   uint16_t port = 0;                 // host byte order
-  std::array<uint8_t, 16> addr{};    // network byte order; all zero = wildcard
+  std::array<uint8_t, 16> addr{};    // network byte order (endpoints_of expands a wildcard)
   uint64_t netns = 0;                // network namespace cookie; 0 = not known (parsed rows)
 
   auto operator<=>(const Endpoint&) const = default;
@@ -44,7 +44,9 @@ Result<std::vector<ProcNetSocket>> parse_proc_net(std::string_view text, uint8_t
 std::set<unsigned long long> socket_inodes(pid_t pid);
 
 // The local endpoints of every TCP/UDP socket the processes hold, each with the cookie of
-// its process's network namespace.
+// its process's network namespace. A socket bound to the wildcard (0.0.0.0, [::]) gives
+// one endpoint per address of its namespace at the time of the call (local_addresses):
+// the result holds no wildcard.
 Result<std::set<Endpoint>> endpoints_of(const std::vector<pid_t>& pids);
 
 }  // namespace syschaos::failstop

@@ -1,8 +1,10 @@
 // Omission and duplication measured by a real receiver: with --drop 30% the receiver gets
 // 70% +- 5% of 3000 datagrams (the standard deviation is 0.8%: +-5% is a wide band, and the
 // seed is fixed); with --fraction 30% it gets 30% +- 5% of them twice. Also --ports (a port
-// that is not used: nothing dropped) and the clean-up: after syschaos is SIGKILLed, nothing
+// that is not used: nothing dropped; the port in use: 30% dropped) and the clean-up: after syschaos is SIGKILLed, nothing
 // is dropped any more.
+#include <fmt/format.h>
+
 #include <sstream>
 
 #include "failstop_test_support.hpp"
@@ -68,6 +70,17 @@ TEST(FailstopNetFaults, OmissionDropsThirtyPercent) {
 TEST(FailstopNetFaults, OmissionOnOtherPortsOnlyDropsNothing) {
   Received r = exchange(test_port(11), 500, {"omit", "--drop", "100%", "--ports", "9"});
   EXPECT_EQ(r.distinct, 500u);
+}
+
+TEST(FailstopNetFaults, OmissionOnThePortInUseDropsThirtyPercent) {
+  // --ports naming the receiver's port (in a list with an unused one): the drop rate
+  // applies, and every datagram of the flow was looked at.
+  int port = test_port(15);
+  std::string err;
+  Received r = exchange(port, 3000,
+                        {"omit", "--drop", "30%", "--direction", "out", "--ports", fmt::format("9,{}", port)}, &err);
+  EXPECT_NEAR(static_cast<double>(r.distinct) / 3000.0, 0.70, 0.05) << err;
+  EXPECT_NE(err.find(fmt::format("dropped {} of 3000 outgoing", 3000 - r.distinct)), std::string::npos) << err;
 }
 
 TEST(FailstopNetFaults, DuplicationSendsThirtyPercentTwice) {

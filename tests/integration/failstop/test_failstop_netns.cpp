@@ -7,6 +7,8 @@
 //     the one in B untouched (the BPF maps key endpoints by namespace cookie);
 //   - across the veth: duplication on the veth end of A (the receiver in B counts the
 //     datagrams it gets twice), omission of A's outgoing and of B's incoming datagrams;
+//   - a target bound to 0.0.0.0:P (omission, crash): another process of its namespace
+//     sending to port P of the other namespace is not hit;
 //   - SIGKILL of syschaos during a namespace-aware crash blackhole or omission: nothing is
 //     left, the server in A answers again.
 #include <fmt/format.h>
@@ -116,11 +118,12 @@ Received parse_received(const std::string& out) {
 }
 
 // One UDP flow: a receiver bound to recv_addr:port in recv_ns, a sender in send_ns sending
-// `count` numbered datagrams to it.
+// `count` numbered datagrams to it (at send_addr when set: recv_addr may be 0.0.0.0).
 struct Flow {
   std::string send_ns, recv_ns, recv_addr;
   int port = 0;
   int count = 3000;
+  std::string send_addr = "";
 };
 
 // Which process of a flow syschaos acts on.
@@ -149,7 +152,8 @@ FlowRun run_flows(const std::vector<Flow>& flows, Victim victim, const std::vect
         << receivers.back()->err();
     senders.push_back(std::make_unique<BackgroundProcess>(NamespacePair::in(
         f.send_ns,
-        {prog("failstop_udp"), "send", std::to_string(f.port), std::to_string(f.count), go, f.recv_addr})));
+        {prog("failstop_udp"), "send", std::to_string(f.port), std::to_string(f.count), go,
+         f.send_addr.empty() ? f.recv_addr : f.send_addr})));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the senders have bound
   pid_t target = victim == Victim::kSender ? senders[0]->pid() : receivers[0]->pid();
@@ -206,6 +210,24 @@ TEST(FailstopNetns, OmissionHitsOnlyTheTargetsNamespace) {
   auto c = drop_counters(run.syschaos_err);
   EXPECT_EQ(c[3], 3000u) << run.syschaos_err;
   EXPECT_EQ(c[2], 3000u - run.received[0].distinct) << run.syschaos_err;
+}
+
+// A target bound to 0.0.0.0:P. Its endpoints are each address of its namespace, not a
+// wildcard: another process of the SAME namespace sending to port P of the other
+// namespace (a different server there) is not the target's traffic and loses nothing.
+TEST(FailstopNetns, OmissionOfAWildcardServerSparesOtherTrafficToItsPort) {
+  NamespacePair ns;
+  REQUIRE_NAMESPACES(ns);
+  int port = test_port(29);
+  std::vector<Flow> flows = {{ns.a, ns.a, "0.0.0.0", port, 3000, "127.0.0.1"}, {ns.a, ns.b, kAddrB, port, 3000}};
+  FlowRun run = run_flows(flows, Victim::kReceiver, {"omit", "--drop", "30%", "--direction", "in"});
+  EXPECT_EQ(run.syschaos_exit, 0) << run.syschaos_err;
+  std::fprintf(stderr, "measured: A's wildcard server received %lu of 3000, B's server (from A) %lu of 3000\n",
+               run.received[0].distinct, run.received[1].distinct);
+  EXPECT_NEAR(static_cast<double>(run.received[0].distinct) / 3000.0, 0.70, 0.05) << run.syschaos_err;
+  EXPECT_EQ(run.received[1].distinct, 3000u) << "A's datagrams to " << kAddrB << ":" << port << " were taken for the target's";
+  auto c = drop_counters(run.syschaos_err);
+  EXPECT_EQ(c[3], 3000u) << run.syschaos_err;
 }
 
 TEST(FailstopNetns, OmissionAcrossVethOutgoingAndIncoming) {
@@ -370,6 +392,39 @@ TEST(FailstopNetns, CrashIsSilentForAPeerInAnotherNamespace) {
   EXPECT_TRUE(fin_rst.empty()) << fin_rst.size() << " FIN/RST from the dead server on B's veth end, e.g. "
                                << fin_rst[0];
   EXPECT_GE(seen.size(), 3u) << "the capture on B's veth end saw nothing";
+  EXPECT_EQ(syschaos.wait(std::chrono::seconds(20)), 0) << syschaos.err();
+}
+
+// A crashed server bound to 0.0.0.0:P in A: its peer in A (via 127.0.0.1) and a new
+// connection to A's veth address hang, while a client in A talking to B's server on the
+// same port P is untouched (the blackhole holds A's addresses, not a wildcard).
+TEST(FailstopNetns, CrashOfAWildcardServerSparesOtherTrafficToItsPort) {
+  NamespacePair ns;
+  REQUIRE_NAMESPACES(ns);
+  int port = test_port(30);
+  auto redis_a = start_redis_in(ns.a, port, "0.0.0.0");
+  auto redis_b = start_redis_in(ns.b, port, kAddrB);
+  ASSERT_TRUE(redis_a && redis_b);
+  std::string dir = temp_dir();
+  std::string go = dir + "/go", events = dir + "/events.jsonl";
+  auto peer = connected_client(ns.a, port, go);                 // A -> A's server
+  auto other = connected_client(ns.a, port, go, kAddrB);        // A -> B's server, same port
+  ASSERT_TRUE(peer && other);
+  BackgroundProcess syschaos(
+      {bin(), "failstop", "crash", "--pid", std::to_string(redis_a->pid()), "--for", "5s", "--events", events});
+  ASSERT_TRUE(wait_event(events, "fail")) << syschaos.err();
+  std::ofstream(go).put('x');
+  EXPECT_EQ(peer->wait(std::chrono::seconds(10)), 0);
+  EXPECT_EQ(other->wait(std::chrono::seconds(10)), 0);
+  EXPECT_EQ(second_line(*peer), "second: timeout\n");
+  EXPECT_EQ(second_line(*other).substr(0, 12), "second: data") << second_line(*other);
+  // New connections from A: to B's server on port P, answered; to A's own veth address,
+  // into the blackhole.
+  EXPECT_EQ(ping_in(ns.a, port, kAddrB), "PONG\n");
+  EXPECT_EQ(run_command(NamespacePair::in(ns.a, {"redis-cli", "-h", kAddrA, "-p", std::to_string(port), "ping"}),
+                        std::chrono::milliseconds(1500))
+                .exit_code,
+            -1);
   EXPECT_EQ(syschaos.wait(std::chrono::seconds(20)), 0) << syschaos.err();
 }
 
