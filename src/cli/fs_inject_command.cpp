@@ -133,8 +133,14 @@ int run_fs_inject(const FsInjectOptions& o) {
   fs::RepointLog log(o.quiet, o.events);
 
   int stop_pipe[2], ready_pipe[2];
-  if (::pipe2(stop_pipe, O_CLOEXEC) != 0 || ::pipe2(ready_pipe, O_CLOEXEC) != 0) {
-    std::fprintf(stderr, "syschaos: pipe: %s\n", std::strerror(errno));
+  if (::pipe2(stop_pipe, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "syschaos: pipe2: %s\n", std::strerror(errno));
+    return kExitFailure;
+  }
+  if (::pipe2(ready_pipe, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "syschaos: pipe2: %s\n", std::strerror(errno));
+    ::close(stop_pipe[0]);
+    ::close(stop_pipe[1]);
     return kExitFailure;
   }
   sigset_t set;
@@ -142,6 +148,11 @@ int run_fs_inject(const FsInjectOptions& o) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC));
+  if (!sigfd) {
+    // Without it a Ctrl-C would be ignored (the signals are blocked): refuse to start.
+    std::fprintf(stderr, "syschaos: signalfd: %s\n", std::strerror(errno));
+    return kExitFailure;
+  }
   pid_t cli = ::getpid();
   std::fflush(stderr);
   pid_t child = ::fork();

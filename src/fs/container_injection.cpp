@@ -185,13 +185,19 @@ int Supervisor::run(int control_fd, int stop_fd, int ready_fd) {
 // Double-forked so that it is nobody's zombie; it keeps no fd of ours but the "clean" pipe.
 UniqueFd Supervisor::start_restore_guardian() {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return UniqueFd();
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    log_.warn(fmt::format("no restore guardian (pipe2: {}): a SIGKILL of both syschaos processes would need "
+                          "`syschaos fs restore` by hand", std::strerror(errno)));
+    return UniqueFd();
+  }
   std::string exe = "/proc/self/exe";
   std::vector<std::string> args = {"syschaos", "fs", "restore", "--quiet", "--container", s_.container.id,
                                    "--volume", s_.volume};
   pid_t sup = ::getpid();
   pid_t child = ::fork();
   if (child < 0) {
+    log_.warn(fmt::format("no restore guardian (fork: {}): a SIGKILL of both syschaos processes would need "
+                          "`syschaos fs restore` by hand", std::strerror(errno)));
     ::close(p[0]);
     ::close(p[1]);
     return UniqueFd();

@@ -145,13 +145,24 @@ Result<UniqueFd> listen_control_socket(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return Error(fmt::format("control path {} exists and is not a socket", path));
-    ::unlink(path.c_str());
+    // A socket file left by a killed server is replaced; one a live server listens on is
+    // not taken over (its rules would become unreachable).
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(sockaddr_un)) == 0)
+      return Error(fmt::format("control path {}: a server is listening there (another ChaosFS?)", path));
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Error::sys(fmt::format("unlink {}", path));
   }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return Error::sys("socket(AF_UNIX)");
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(sockaddr_un)) != 0)
     return Error::sys(fmt::format("bind {}", path));
-  ::chmod(path.c_str(), 0600);  // rules change what other programs see: owner only
+  // Owner only: rules change what other programs see. (Not through umask, which is the
+  // whole process's and would reach files created meanwhile.)
+  if (::chmod(path.c_str(), 0600) != 0) {
+    Error e = Error::sys(fmt::format("chmod 0600 {}", path));
+    ::unlink(path.c_str());
+    return e;
+  }
   if (::listen(fd.get(), 16) != 0) return Error::sys(fmt::format("listen {}", path));
   return fd;
 }

@@ -422,3 +422,25 @@ TEST(ChaosFsCli, BadInputMountsNothing) {
 
 }  // namespace
 }  // namespace syschaos::fstest
+
+namespace syschaos::fstest {
+namespace {
+
+TEST(ChaosFsCli, ALiveControlSocketIsNotTakenOver) {
+  ChaosMount first("ctl-first");
+  ASSERT_TRUE(first.ready());
+  std::string root = make_temp_dir("ctl-second");
+  std::filesystem::create_directories(root + "/b");
+  std::filesystem::create_directories(root + "/m");
+  auto r = run_command({SYSCHAOS_BIN, "fs", "mount", "--backing", root + "/b", "--mountpoint", root + "/m",
+                        "--control", first.root() + "/control.sock"},
+                       10s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("a server is listening there"), std::string::npos) << r.err;
+  EXPECT_FALSE(is_chaosfs_mounted(root + "/m"));
+  EXPECT_EQ(first.rules({"list"}).exit_code, 0);  // the first server still has its socket
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace syschaos::fstest
