@@ -48,6 +48,75 @@ TEST(FailstopScenarios, CpuBudgetFreezesWithinTolerance) {
   EXPECT_TRUE(eventually([&] { return cpu_seconds(busy.pid()) > at_freeze + 0.05; }, std::chrono::seconds(5)));
 }
 
+// The same tolerance against the kernel's own accounting, not syschaos's figure: the busy
+// program is held stopped while syschaos arms (so its CPU time at arming is known without
+// asking syschaos), then let run; at the freeze, /proc says how much it burnt since.
+TEST(FailstopScenarios, CpuBudgetMeasuredIndependently) {
+  BackgroundProcess busy({prog("failstop_busy")});
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(::kill(busy.pid(), SIGSTOP), 0);
+  std::string dir = temp_dir();
+  BackgroundProcess sc({bin(), "failstop", "freeze", "--pid", std::to_string(busy.pid()), "--after-cpu", "400ms",
+                        "--for", "1s", "--events", dir + "/e.jsonl"});
+  ASSERT_TRUE(wait_event(dir + "/e.jsonl", "step")) << sc.err();  // armed
+  double at_arm = cpu_seconds(busy.pid());
+  ASSERT_EQ(::kill(busy.pid(), SIGCONT), 0);
+  ASSERT_TRUE(wait_event(dir + "/e.jsonl", "fail")) << sc.err();
+  double at_freeze = cpu_seconds(busy.pid());
+  // /proc counts CPU time in clock ticks (10 ms): the budget, at most 30 ms of overshoot,
+  // and one tick of rounding either way.
+  EXPECT_GE(at_freeze - at_arm, 0.400 - 0.010);
+  EXPECT_LE(at_freeze - at_arm, 0.400 + 0.030 + 0.010) << "overshoot beyond 30 ms of CPU";
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+}
+
+// A failure rate: each of 40 targets fails after its own exponential time of mean 1/R
+// (R = 10/s), seeded. Each failure lands when its drawn time says, the times look
+// exponential with that mean, and the same seed draws the same times.
+TEST(FailstopScenarios, FailureRateGivesExponentialTimesOfMeanOneOverRate) {
+  auto run = [&](uint64_t seed) {
+    std::vector<std::unique_ptr<BackgroundProcess>> sleepers;
+    std::string pids;
+    for (int i = 0; i < 40; ++i) {
+      sleepers.push_back(std::make_unique<BackgroundProcess>(std::vector<std::string>{"sleep", "60"}));
+      pids += (i ? "," : "") + std::to_string(sleepers.back()->pid());
+    }
+    std::string dir = temp_dir();
+    auto r = run_command({bin(), "failstop", "kill", "--pid", pids, "--signal", "TERM", "--rate", "10", "--seed",
+                          std::to_string(seed), "--events", dir + "/e.jsonl"},
+                         std::chrono::seconds(30));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    double step_time = 0;
+    std::vector<double> drawn;
+    for (const auto& e : read_events(dir + "/e.jsonl")) {
+      if (e.value("event", "") == "step") step_time = e.value("time", 0.0);
+      if (e.value("event", "") != "fail") continue;
+      double d = e.value("drawn_delay_s", -1.0);
+      EXPECT_GE(d, 0.0);
+      // It failed when its drawn time came (the loop wakes for the earliest deadline).
+      EXPECT_NEAR(e.value("time", 0.0) - step_time, d, 0.05) << e.dump();
+      drawn.push_back(d);
+    }
+    for (auto& sl : sleepers) EXPECT_EQ(sl->wait(std::chrono::seconds(5)), 128 + SIGTERM);
+    return drawn;
+  };
+  auto a = run(7);
+  ASSERT_EQ(a.size(), 40u);
+  double mean = 0;
+  for (double d : a) mean += d;
+  mean /= static_cast<double>(a.size());
+  // The mean of 40 exponentials of mean 0.1 s has a standard deviation of 0.016 s: +-0.05 is
+  // a 3-sigma band. Exponential, not uniform or fixed: about 63% of them below the mean.
+  EXPECT_NEAR(mean, 0.1, 0.05);
+  size_t below = static_cast<size_t>(std::count_if(a.begin(), a.end(), [](double d) { return d < 0.1; }));
+  EXPECT_GE(below, 18u);
+  EXPECT_LE(below, 33u);
+  auto b = run(7);
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  EXPECT_EQ(a, b) << "the same seed drew other times";
+}
+
 TEST(FailstopScenarios, ProbabilisticTicksMatchP) {
   // 100 victims (sleep processes), each failing at its first successful tick of p = 0.2.
   // The maximum-likelihood estimate of p is victims / total ticks; its standard deviation
