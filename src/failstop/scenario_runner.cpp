@@ -199,7 +199,8 @@ struct ScenarioRunner::Impl {
       case Trigger::Kind::kAfterCpu: {
         auto pids = targets[v.target].target->processes();
         if (!pids) return pids.error();
-        for (pid_t pid : *pids)
+        // The processes the failure acts on: a pid target and its children (Session::fail).
+        for (pid_t pid : with_descendants(*pids))
           if (auto cpu = process_cpu(pid)) v.cpu_base[pid] = *cpu;
         break;
       }
@@ -225,12 +226,14 @@ struct ScenarioRunner::Impl {
     return ok();
   }
 
-  // CPU used since arming; processes that appeared later count from 0.
+  // CPU used since arming by the processes the failure acts on (a pid target's children
+  // too); processes that appeared later count from 0, and a child that exited meanwhile
+  // no longer counts.
   Nanos cpu_used(Victim& v) {
     Nanos used{0};
     auto pids = targets[v.target].target->processes();
     if (!pids) return used;
-    for (pid_t pid : *pids) {
+    for (pid_t pid : with_descendants(*pids)) {
       auto cpu = process_cpu(pid);
       if (!cpu) continue;
       auto base = v.cpu_base.try_emplace(pid, Nanos(0)).first->second;

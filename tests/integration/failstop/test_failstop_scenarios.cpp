@@ -70,6 +70,24 @@ TEST(FailstopScenarios, CpuBudgetMeasuredIndependently) {
   EXPECT_EQ(sc.wait(), 0) << sc.err();
 }
 
+// A pid target is the process and its children (docs/FAILSTOP.md): a shell whose child burns
+// the CPU reaches its budget.
+TEST(FailstopScenarios, CpuBudgetOfAPidCountsItsChildren) {
+  BackgroundProcess shell({"/bin/sh", "-c", prog("failstop_busy") + "; exit 0"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::string dir = temp_dir();
+  BackgroundProcess sc({bin(), "failstop", "freeze", "--pid", std::to_string(shell.pid()), "--after-cpu", "300ms",
+                        "--for", "500ms", "--events", dir + "/e.jsonl"});
+  ASSERT_TRUE(wait_event(dir + "/e.jsonl", "fail")) << sc.err();
+  EXPECT_GE(first_event(dir + "/e.jsonl", "fail").value("cpu_used_ns", 0.0) / 1e9, 0.300);
+  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  // The busy child first: it would outlive its shell.
+  std::istringstream children(syschaos::testing::read_file(
+      "/proc/" + std::to_string(shell.pid()) + "/task/" + std::to_string(shell.pid()) + "/children"));
+  for (pid_t c; children >> c;) ::kill(c, SIGKILL);
+  ::kill(shell.pid(), SIGKILL);
+}
+
 // A failure rate: each of 40 targets fails after its own exponential time of mean 1/R
 // (R = 10/s), seeded. Each failure lands when its drawn time says, the times look
 // exponential with that mean, and the same seed draws the same times.
