@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "core/unique_fd.hpp"
 #include "failstop/failstop.hpp"
 #include "failstop/network_namespace.hpp"
 #include "failstop/per_cpu_maps.hpp"
@@ -59,18 +60,11 @@ Result<void> Omission::refresh() {
 // BPF_TCX_EGRESS (Linux 6.6): newer than the uapi headers of the build machine's libbpf.
 constexpr int kBpfTcxEgress = 47;
 
-struct UniqueFdLink {
-  int fd = -1;
-  ~UniqueFdLink() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 using DupSkeleton = BpfSkeleton<failstop_dup_bpf, failstop_dup_bpf__destroy>;
 
 struct Duplication::Impl {
   DupSkeleton skel;
-  UniqueFdLink link;  // declared after the skeleton: closed (detached) first
+  UniqueFd link;  // the tc BPF link; declared after the skeleton: closed (detached) first
 };
 
 Duplication::Duplication(Target& target, std::unique_ptr<Impl> impl) : target_(target), impl_(std::move(impl)) {}
@@ -116,7 +110,7 @@ Result<std::unique_ptr<Duplication>> Duplication::start(Target& target, const Du
   if (link < 0)
     return Error::sys(fmt::format("attach tcx egress to {} (needs Linux 6.6+)", options.interface),
                       -link);  // libbpf 1.x returns -errno
-  impl->link.fd = link;
+  impl->link.reset(link);
   std::unique_ptr<Duplication> dup(new Duplication(target, std::move(impl)));
   SYSCHAOS_TRY(dup->refresh());
   return dup;

@@ -209,3 +209,21 @@ TEST(FailstopNetFilter, DropThresholdScales) {
 
 }  // namespace
 }  // namespace syschaos::failstop
+
+namespace syschaos::failstop {
+namespace {
+
+// The example schedules in docs/ are what users copy: they must parse as documented.
+TEST(FailstopExamples, TheDocumentedSchedulesParse) {
+  auto two = load_schedule(std::string(PROJECT_SOURCE_DIR) + "/docs/examples/failstop-two-failures.yaml");
+  ASSERT_TRUE(two.ok()) << two.error().message();
+  EXPECT_EQ(two->seed, std::optional<uint64_t>(42));
+  EXPECT_EQ(two->targets.size(), 3u);
+  ASSERT_EQ(two->steps.size(), 3u);
+  auto budget = load_schedule(std::string(PROJECT_SOURCE_DIR) + "/docs/examples/failstop-cpu-budget.yaml");
+  ASSERT_TRUE(budget.ok()) << budget.error().message();
+  EXPECT_EQ(budget->steps.size(), 2u);
+}
+
+}  // namespace
+}  // namespace syschaos::failstop
