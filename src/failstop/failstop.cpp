@@ -135,22 +135,32 @@ Result<FailureId> Session::fail(Target& target, const FailureOptions& options) {
   applied->record.mode = options.mode;
   applied->record.target = target.describe();
   applied->record.pids = *pids;
-  switch (options.mode) {
-    case Mode::kFreeze:
-      SYSCHAOS_TRY(freeze(target, *pids, options.freezer, *applied));
-      break;
-    case Mode::kCrash:
-      SYSCHAOS_TRY(crash(target, *pids, options.freezer, *applied));
-      break;
-    case Mode::kKill:
-      for (pid_t pid : *pids)
-        if (::kill(pid, options.signal) != 0 && errno != ESRCH) return Error::sys(fmt::format("kill {}", pid));
-      applied->record.undone = true;  // nothing to undo
-      break;
-  }
+  auto apply = [&]() -> Result<void> {
+    switch (options.mode) {
+      case Mode::kFreeze:
+        return freeze(target, *pids, options.freezer, *applied);
+      case Mode::kCrash:
+        return crash(target, *pids, options.freezer, *applied);
+      case Mode::kKill:
+        for (pid_t pid : *pids)
+          if (::kill(pid, options.signal) != 0 && errno != ESRCH) return Error::sys(fmt::format("kill {}", pid));
+        applied->record.undone = true;  // nothing to undo
+        return ok();
+    }
+    return ok();
+  };
+  auto applied_ok = apply();
   applied->record.at = std::chrono::system_clock::now();
   applied_.push_back(std::move(applied));
-  return applied_.size() - 1;
+  FailureId id = applied_.size() - 1;
+  if (!applied_ok) {
+    // Whatever was done before the error is undone the orderly way (thaw, move home, destroy
+    // a crashed target's orphan sockets while the blackhole still holds, then lift it), not
+    // dropped with the half-made record.
+    (void)undo(id);
+    return applied_ok.error();
+  }
+  return id;
 }
 
 Result<void> Session::freeze(Target& target, const std::vector<pid_t>& pids, FreezerChoice choice, Applied& applied) {
