@@ -67,6 +67,12 @@ TEST(FailstopCgroups, FreezesAV2CgroupAndThaws) {
   EXPECT_FALSE(v2_frozen(cg.dir()));
 }
 
+std::string first_fail_cgroup(const std::string& events) {
+  for (const auto& e : read_events(events))
+    if (e.value("event", "") == "fail") return e.value("cgroup", "");
+  return {};
+}
+
 TEST(FailstopCgroups, PidTargetGetsATransientCgroupAndGoesHome) {
   BackgroundProcess shell({"sh", "-c", "sleep 300 & sleep 300 & wait"});
   ASSERT_TRUE(eventually([&] { return read_file("/proc/" + std::to_string(shell.pid()) + "/task/" +
@@ -106,6 +112,46 @@ TEST(FailstopCgroups, GuardThawsWhenSyschaosIsKilled) {
   // The guard removes the state file right after restoring.
   EXPECT_TRUE(eventually([&] { return !path_exists("/run/syschaos/failstop/" + std::to_string(sc.pid()) + ".json"); },
                          std::chrono::seconds(5)));
+}
+
+// A pid target lives in a transient cgroup while frozen: a SIGKILL of syschaos must leave it
+// running, back in its own cgroup, with the transient one gone.
+TEST(FailstopCgroups, GuardSendsAFrozenPidHomeWhenSyschaosIsKilled) {
+  BackgroundProcess sleeper({"sleep", "300"});
+  std::string home = v2_cgroup_of(sleeper.pid());
+  std::string dir = temp_dir();
+  BackgroundProcess sc({bin(), "failstop", "freeze", "--pid", std::to_string(sleeper.pid()), "--events", dir + "/e.jsonl"});
+  ASSERT_TRUE(wait_event(dir + "/e.jsonl", "fail")) << sc.err();
+  std::string transient = first_fail_cgroup(dir + "/e.jsonl");
+  ASSERT_TRUE(v2_frozen(transient));
+  sc.signal(SIGKILL);
+  sc.wait();
+  EXPECT_TRUE(eventually([&] { return v2_cgroup_of(sleeper.pid()) == home; }, std::chrono::seconds(5)));
+  EXPECT_TRUE(eventually([&] { return !path_exists(transient); }, std::chrono::seconds(5)));
+  EXPECT_NE(process_state(sleeper.pid()), 'D');
+  ::kill(sleeper.pid(), SIGKILL);
+}
+
+// With the guard killed too, the next freeze/crash/kill run restores the leftovers first.
+TEST(FailstopCgroups, TheNextRunRestoresWhatAKilledRunLeft) {
+  TestCgroup left(kV2Root, name("left"));
+  TestCgroup next(kV2Root, name("next"));
+  std::string dir = temp_dir();
+  BackgroundProcess sc({bin(), "failstop", "freeze", "--cgroup", left.dir(), "--events", dir + "/e.jsonl"});
+  ASSERT_TRUE(wait_event(dir + "/e.jsonl", "fail")) << sc.err();
+  std::string err = sc.err();
+  size_t at = err.find("guard pid ");
+  ASSERT_NE(at, std::string::npos) << err;
+  ::kill(std::stoi(err.substr(at + 10)), SIGKILL);
+  sc.signal(SIGKILL);
+  sc.wait();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(v2_frozen(left.dir()));  // nobody left to thaw it
+  auto r = run_command({bin(), "failstop", "freeze", "--cgroup", next.dir(), "--for", "200ms", "--events",
+                        dir + "/next.jsonl"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(v2_frozen(left.dir())) << r.err;
+  EXPECT_NE(r.err.find("restored what an earlier run left"), std::string::npos) << r.err;
 }
 
 TEST(FailstopCgroups, RestoreCommandThawsWhenGuardIsKilledToo) {
