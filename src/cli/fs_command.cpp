@@ -75,6 +75,10 @@ int run_mount(const MountOptions& o) {
   // directory.
   if (::stat(o.mountpoint.c_str(), &st) != 0 ? errno != ENOTCONN : !S_ISDIR(st.st_mode))
     return usage_error(fmt::format("--mountpoint {} is not a directory", o.mountpoint));
+  // Checked here too (ChaosFs::mount checks it again), so the mistake is found before the
+  // unmount guardian is forked and anything is mounted.
+  if (!o.control.empty() && ::lstat(o.control.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
+    return usage_error(fmt::format("--control {} exists and is not a socket", o.control));
 
   // Signals first (blocked while mounting), so a Ctrl-C during the mount cannot kill us
   // between mounting and serving.

@@ -404,6 +404,8 @@ TEST(ChaosFsCli, BadInputMountsNothing) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"fs", "mount", "--backing", root + "/b", "--mountpoint", root + "/missing"}, "--mountpoint"},
       {{"fs", "rules", "--control", root + "/missing.sock", "list"}, "--control"},
+      {{"fs", "mount", "--backing", root + "/b", "--mountpoint", root + "/m", "--control", root + "/not-a-socket"},
+       "not a socket"},
       {{"fs", "rules", "--control", root + "/not-a-socket", "list"}, "not a socket"},
       {{"fs", "restore", "--container", "whatever", "--volume", "relative/path"}, "absolute path"},
       {{"fs", "restore", "--container", "whatever", "--volume", "/"}, "absolute path"},
