@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <random>
 
-#include "experiment/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 #include "experiment/experiment_runner.hpp"
 #include "experiment/report_html.hpp"
 #include "experiment/service_under_test.hpp"

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "experiment/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 
 namespace syschaos::experiment {
 

@@ -14,7 +14,7 @@
 #include "core/clock.hpp"
 #include "core/fault_parser.hpp"
 #include "core/syscall_table.hpp"
-#include "experiment/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 #include "experiment/command_workload.hpp"
 #include "experiment/crash_watch.hpp"
 #include "experiment/http_workload.hpp"

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "core/unique_fd.hpp"
+#include "core/atomic_file.hpp"
 #include "target/cgroup_paths.hpp"
 #include "target/proc_files.hpp"
 
@@ -86,19 +86,10 @@ Result<void> make_dirs(const std::string& dir) {
 
 Result<void> save_state(const std::string& path, const RestoreState& state) {
   SYSCHAOS_TRY(make_dirs(path.substr(0, path.rfind('/'))));
-  std::string tmp = path + ".tmp";
-  std::string text = to_json(state);
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) return Error::sys("open " + tmp);
-    // No fsync: the file must survive the death of syschaos, not of the machine (a reboot
-    // leaves no frozen or transient cgroup to restore), and the page cache already gives
-    // that. fsync on a disk-backed /run cost up to 250 ms here, on the failure's path.
-    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-      return Error::sys("write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::sys("rename " + tmp);
-  return ok();
+  // No fsync, on purpose: the file must survive the death of syschaos, not of the machine (a
+  // reboot leaves no frozen or transient cgroup to restore), and the page cache already gives
+  // that. fsync on a disk-backed /run cost up to 250 ms here, on the failure's path.
+  return write_file_atomically(path, to_json(state), {.sync = FileSync::kProcessCrashOnly, .mode = 0600});
 }
 
 Result<RestoreState> load_state(const std::string& path) {

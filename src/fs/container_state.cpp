@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/atomic_file.hpp"
+
 namespace syschaos::fs {
 
 namespace {
@@ -47,15 +49,11 @@ Result<void> write_state(const ContainerInjectionState& s) {
                    {"chaos_mnt_id", s.chaos_mnt_id},   {"supervisor_pid", s.supervisor_pid},
                    {"cli_pid", s.cli_pid},             {"control_socket", s.control_socket},
                    {"stage_dir", s.stage_dir}};
-  std::string base = container_state_base(s.container_id, s.volume);
-  std::string tmp = base + ".json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(2) << "\n";
-    if (!out) return Error::sys("write " + tmp);
-  }
-  if (::rename(tmp.c_str(), (base + ".json").c_str()) != 0) return Error::sys("rename " + tmp);
-  return ok();
+  // No fsync: the file tells `fs restore` and the next injection how to undo a repoint after
+  // syschaos or its supervisor died; a reboot removes the mounts it describes, so it only has
+  // to outlive the process, which the page cache gives.
+  return write_file_atomically(container_state_base(s.container_id, s.volume) + ".json", j.dump(2) + "\n",
+                               {.sync = FileSync::kProcessCrashOnly, .mode = 0644});
 }
 
 Result<std::optional<ContainerInjectionState>> read_state(const std::string& json_path) {
