@@ -120,7 +120,7 @@ cwd_dev() { stat -L -c %d /proc/"$MAIN_PID"/cwd; }
 
 check_clean() {  # PHASE
   no_chaosfs || fail "$1: ChaosFS still mounted in the container"
-  if grep -q '/run/syschaos/fs' /proc/self/mountinfo; then fail "$1: a staging mount is left on the host"; fi
+  if grep -q "/run/syschaos/fs/${CID:0:12}-" /proc/self/mountinfo; then fail "$1: a staging mount is left on the host"; fi
   if compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null; then fail "$1: left in /run/syschaos/fs: $(ls /run/syschaos/fs)"; fi
   [[ $(cwd_dev) == "$VOL_DEV" ]] || fail "$1: the writer's cwd is on device $(cwd_dev), not the volume's $VOL_DEV"
   check_container_running

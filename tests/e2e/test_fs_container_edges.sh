@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# The cases of `syschaos fs inject --container` that docs/CHAOSFS.md ("Supported and
+# refused") documents and no other test covers:
+#   1. a volume with shared propagation (`bind-propagation=rshared`): refused with one line
+#      and exit 2, nothing mounted in the container or on the host; the same directory
+#      mounted `rslave` is supported, and ChaosFS does not show on the host;
+#   2. a read-only volume (`-v host:/ro:ro`): supported; the faults act, writes still fail
+#      with EROFS, the process whose cwd is there moves and comes back;
+#   3. three injections at once: two volumes of one container and a volume of another, each
+#      with its own errno, started together; each volume gets its own faults only, stopping
+#      one leaves the other two injecting, and all restore cleanly.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$@"
+IMAGE=syschaos/busybox-like:latest
+docker image inspect "$IMAGE" >/dev/null 2>&1 || bash "$REPO_ROOT/scripts/build-images.sh" >&2 ||
+  fail "could not build $IMAGE"
+
+# The shared host mount of case 1 must go before lib.sh's cleanup removes $TMP.
+SHARED_SRC=""
+edges_cleanup() {
+  local c
+  for c in "${_containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
+  [[ -n $SHARED_SRC ]] && umount -l "$SHARED_SRC" 2>/dev/null
+}
+trap 'rc=$?; edges_cleanup; (exit $rc); _cleanup' EXIT
+
+# run_container NAME-SUFFIX DOCKER-ARGS... -- COMMAND...: sets CONTAINER, MAIN_PID.
+run_container() {
+  local suffix=$1
+  shift
+  local args=()
+  while [[ $1 != -- ]]; do args+=("$1"); shift; done
+  shift
+  CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM-$suffix
+  _containers+=("$CONTAINER")
+  docker run -d --name "$CONTAINER" --network none "${args[@]}" "$IMAGE" "$@" >/dev/null ||
+    fail "docker run ${args[*]} failed"
+  MAIN_PID=$(docker inspect -f '{{.State.Pid}}' "$CONTAINER")
+}
+mounts_of() { awk '{print $5, $9}' /proc/"$1"/mountinfo | sort; }
+# A ChaosFS mount on the host at or below this test's directories (other tests may have
+# their own ChaosFS mounts elsewhere at the same time).
+host_has_chaosfs() { awk -v t="$TMP" '/ fuse\.syschaos / && index($5, t) == 1 {f = 1} END {exit !f}' /proc/self/mountinfo; }
+host_mounts_here() { awk -v t="$TMP" 'index($5, t) == 1 {print $5, $9}' /proc/self/mountinfo | sort; }
+
+# in_container CONTAINER COMMAND: runs it with sh; prints "rc=N: output".
+in_container() {
+  local out rc
+  out=$(docker exec "$1" /bin/sh -c "$2" 2>&1)
+  rc=$?
+  echo "rc=$rc: $out"
+}
+# expect_in CONTAINER COMMAND PATTERN PHASE: the command's "rc=N: output" matches PATTERN.
+expect_in() {
+  local got
+  got=$(in_container "$1" "$2")
+  [[ $got =~ $3 ]] || fail "$4: '$2' gave '$got', expected /$3/"
+  info "$4: '$2' -> $got"
+}
+
+wait_armed_file() {  # STDERR-FILE PID
+  local i
+  for ((i = 0; i < 150; i++)); do
+    grep -q 'rule(s) armed' "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || fail "syschaos exited before arming: $(cat "$1")"
+    sleep 0.1
+  done
+  fail "syschaos did not arm its rules within 15 s: $(cat "$1")"
+}
+stop_injection() {  # PID STDERR-FILE PHASE
+  kill -TERM "$1"
+  local i
+  for ((i = 0; i < 300; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$1" 2>/dev/null && fail "$3: syschaos still runs 30 s after SIGTERM"
+  wait "$1"
+  local rc=$?
+  ((rc == 0)) || fail "$3: syschaos exited $rc: $(tail -3 "$2")"
+  grep -q 'recovered:' "$2" || fail "$3: no 'recovered' line: $(tail -3 "$2")"
+}
+
+cat >"$TMP/eio.yaml" <<'EOF'
+faults:
+  - methods: [open]
+    path: f.txt
+    fault: EIO
+EOF
+
+# ---- 1. Shared propagation refused; slave propagation supported ---------------------------
+SHARED_SRC=$TMP/shared-src
+mkdir -p "$SHARED_SRC"
+echo shared >"$SHARED_SRC/f.txt"
+mount --bind "$SHARED_SRC" "$SHARED_SRC" || fail "mount --bind $SHARED_SRC"
+mount --make-shared "$SHARED_SRC" || fail "mount --make-shared $SHARED_SRC"
+run_container rshared --mount "type=bind,source=$SHARED_SRC,target=/vol,bind-propagation=rshared" -- sleep 100000
+prop=$(awk '$5 == "/vol"' /proc/"$MAIN_PID"/mountinfo)
+[[ $prop == *shared:* ]] || fail "1: /vol is not shared in the container, the case is not set up: $prop"
+before=$(mounts_of "$MAIN_PID")
+host_before=$(host_mounts_here)
+"$SYSCHAOS" fs inject --container "$CONTAINER" --volume /vol --faults "$TMP/eio.yaml" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+((rc == 2)) || fail "1: rshared volume: exit $rc, expected 2 ($(cat "$TMP/err"))"
+(($(wc -l <"$TMP/err") == 1)) || fail "1: expected one line on stderr, got: $(cat "$TMP/err")"
+grep -q "shared propagation" "$TMP/err" || fail "1: the message does not name the shared propagation: $(cat "$TMP/err")"
+[[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "1: the container's mounts changed although refused"
+[[ $(host_mounts_here) == "$host_before" ]] || fail "1: the host's mounts changed although refused"
+CID=$(docker inspect -f '{{.Id}}' "$CONTAINER")
+if compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null; then fail "1: state left in /run/syschaos/fs"; fi
+expect_in "$CONTAINER" "cat /vol/f.txt" '^rc=0: shared$' "1: after the refusal"
+info "1: refused: $(cat "$TMP/err")"
+
+# The same shared host directory, mounted rslave: the container receives the host's mounts
+# but does not send its own, so ChaosFS stays in the container.
+run_container rslave --mount "type=bind,source=$SHARED_SRC,target=/vol,bind-propagation=rslave" -- sleep 100000
+prop=$(awk '$5 == "/vol"' /proc/"$MAIN_PID"/mountinfo)
+[[ $prop == *master:* && $prop != *shared:* ]] || fail "1: /vol is not a slave mount in the container: $prop"
+before=$(mounts_of "$MAIN_PID")
+start_syschaos fs inject --container "$CONTAINER" --volume /vol --faults "$TMP/eio.yaml"
+wait_armed_file "$SC_ERR" "$SC_PID"
+expect_in "$CONTAINER" "cat /vol/f.txt" '^rc=1: .*Input/output error' "1: rslave volume under ChaosFS"
+host_has_chaosfs && fail "1: the ChaosFS mount propagated to the host: $(grep "fuse.syschaos" /proc/self/mountinfo)"
+[[ $(cat "$SHARED_SRC/f.txt") == shared ]] || fail "1: the host reads the file differently"
+stop_injection "$SC_PID" "$SC_ERR" "1: rslave"
+[[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "1: rslave: the container's mounts differ after recovery"
+expect_in "$CONTAINER" "cat /vol/f.txt" '^rc=0: shared$' "1: rslave after recovery"
+check_not_traced
+for c in "${_containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
+_containers=()
+umount -l "$SHARED_SRC" || fail "umount $SHARED_SRC"
+SHARED_SRC=""
+
+# ---- 2. A read-only volume -----------------------------------------------------------------
+RO=$TMP/ro
+mkdir -p "$RO"
+echo fine >"$RO/f.txt"
+echo other >"$RO/other.txt"
+run_container ro -v "$RO:/ro:ro" -- /bin/sh -c 'cd /ro && exec sleep 100000'
+VOL_DEV=$(stat -L -c %d /proc/"$MAIN_PID"/cwd)
+awk '$5 == "/ro"' /proc/"$MAIN_PID"/mountinfo | grep -q ' ro[, ]' || fail "2: /ro is not mounted read-only"
+before=$(mounts_of "$MAIN_PID")
+expect_in "$CONTAINER" "echo x > /ro/new" '^rc=[12]: .*Read-only file system' "2: before, create"
+start_syschaos fs inject --container "$CONTAINER" --volume /ro --faults "$TMP/eio.yaml"
+wait_armed_file "$SC_ERR" "$SC_PID"
+grep -q 'read-only' "$SC_ERR" || fail "2: the message does not say the volume is read-only: $(head -3 "$SC_ERR")"
+[[ $(stat -L -c %d /proc/"$MAIN_PID"/cwd) != "$VOL_DEV" ]] || fail "2: the cwd of sleep was not moved onto ChaosFS"
+expect_in "$CONTAINER" "cat /ro/f.txt" '^rc=1: .*Input/output error' "2: during, the fault"
+expect_in "$CONTAINER" "cat /ro/other.txt" '^rc=0: other$' "2: during, another file"
+expect_in "$CONTAINER" "echo x > /ro/new" '^rc=[12]: .*Read-only file system' "2: during, create"
+expect_in "$CONTAINER" "echo x >> /ro/other.txt" '^rc=[12]: .*Read-only file system' "2: during, append"
+expect_in "$CONTAINER" "cd /ro && ls" '^rc=0: f.txt.other.txt$' "2: during, listing"
+stop_injection "$SC_PID" "$SC_ERR" "2: read-only volume"
+[[ $(stat -L -c %d /proc/"$MAIN_PID"/cwd) == "$VOL_DEV" ]] || fail "2: the cwd of sleep is not back on the volume"
+[[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "2: the container's mounts differ after recovery"
+expect_in "$CONTAINER" "cat /ro/f.txt" '^rc=0: fine$' "2: after recovery"
+[[ $(ls "$RO") == $'f.txt\nother.txt' ]] || fail "2: the read-only volume changed: $(ls "$RO")"
+[[ $(cat "$RO/other.txt") == other ]] || fail "2: other.txt changed"
+check_not_traced
+
+# ---- 3. Three injections at once -----------------------------------------------------------
+for d in a1 a2 b1; do
+  mkdir -p "$TMP/$d"
+  echo "$d" >"$TMP/$d/f.txt"
+done
+run_container a -v "$TMP/a1:/v1" -v "$TMP/a2:/v2" -- /bin/sh -c 'cd /v1 && exec sleep 100000'
+A=$CONTAINER
+A_PID=$MAIN_PID
+docker exec -d "$A" /bin/sh -c 'cd /v2 && exec sleep 100001' || fail "3: docker exec in $A"
+run_container b -v "$TMP/b1:/v1" -- /bin/sh -c 'cd /v1 && exec sleep 100000'
+B=$CONTAINER
+B_PID=$MAIN_PID
+A2_PID=""
+for _ in $(seq 50); do
+  for p in $(docker top "$A" -eo pid,args | awk '$3 == "100001" {print $1}'); do A2_PID=$p; done
+  [[ -n $A2_PID ]] && break
+  sleep 0.1
+done
+[[ -n $A2_PID ]] || fail "3: the second process of $A did not start"
+dev_a1=$(stat -c %d "$TMP/a1")
+a_before=$(mounts_of "$A_PID")
+b_before=$(mounts_of "$B_PID")
+for e in EIO EACCES ENOSPC; do
+  printf 'faults:\n  - methods: [open]\n    path: f.txt\n    fault: %s\n' "$e" >"$TMP/$e.yaml"
+done
+# Started together: the three supervisors mount, move and arm at the same time.
+"$SYSCHAOS" fs inject --container "$A" --volume /v1 --faults "$TMP/EIO.yaml" 2>"$TMP/a1.err" &
+P_A1=$!
+"$SYSCHAOS" fs inject --container "$A" --volume /v2 --faults "$TMP/EACCES.yaml" 2>"$TMP/a2.err" &
+P_A2=$!
+"$SYSCHAOS" fs inject --container "$B" --volume /v1 --faults "$TMP/ENOSPC.yaml" 2>"$TMP/b1.err" &
+P_B1=$!
+_pids+=("$P_A1" "$P_A2" "$P_B1")
+SC_ERR=$TMP/a1.err
+wait_armed_file "$TMP/a1.err" "$P_A1"
+wait_armed_file "$TMP/a2.err" "$P_A2"
+wait_armed_file "$TMP/b1.err" "$P_B1"
+(($(grep -c 'fuse.syschaos' /proc/"$A_PID"/mountinfo) == 2)) || fail "3: expected 2 ChaosFS mounts in $A"
+(($(grep -c 'fuse.syschaos' /proc/"$B_PID"/mountinfo) == 1)) || fail "3: expected 1 ChaosFS mount in $B"
+host_has_chaosfs && fail "3: a ChaosFS mount is visible on the host"
+# Each process was moved by the injection of its own volume.
+[[ $(stat -L -c %d /proc/"$A_PID"/cwd) != "$dev_a1" ]] || fail "3: the cwd of $A's pid 1 (/v1) is not on ChaosFS"
+[[ $(stat -L -c %d /proc/"$A2_PID"/cwd) != "$dev_a1" ]] || fail "3: the cwd of $A's second process (/v2) is not on ChaosFS"
+[[ $(stat -L -c %d /proc/"$A_PID"/cwd) != $(stat -L -c %d /proc/"$A2_PID"/cwd) ]] ||
+  fail "3: /v1 and /v2 of $A are on the same ChaosFS"
+expect_in "$A" "cat /v1/f.txt" '^rc=1: .*Input/output error' "3: $A /v1 (EIO)"
+expect_in "$A" "cat /v2/f.txt" '^rc=1: .*Permission denied' "3: $A /v2 (EACCES)"
+expect_in "$B" "cat /v1/f.txt" '^rc=1: .*No space left on device' "3: $B /v1 (ENOSPC)"
+# Stopping one leaves the others injecting.
+stop_injection "$P_A1" "$TMP/a1.err" "3: $A /v1"
+expect_in "$A" "cat /v1/f.txt" '^rc=0: a1$' "3: $A /v1 after its recovery"
+[[ $(stat -L -c %d /proc/"$A_PID"/cwd) == "$dev_a1" ]] || fail "3: the cwd of $A's pid 1 is not back on /v1"
+expect_in "$A" "cat /v2/f.txt" '^rc=1: .*Permission denied' "3: $A /v2 still injected"
+expect_in "$B" "cat /v1/f.txt" '^rc=1: .*No space left on device' "3: $B /v1 still injected"
+stop_injection "$P_A2" "$TMP/a2.err" "3: $A /v2"
+stop_injection "$P_B1" "$TMP/b1.err" "3: $B /v1"
+expect_in "$A" "cat /v2/f.txt" '^rc=0: a2$' "3: $A /v2 after recovery"
+expect_in "$B" "cat /v1/f.txt" '^rc=0: b1$' "3: $B /v1 after recovery"
+[[ $(mounts_of "$A_PID") == "$a_before" ]] || fail "3: $A's mounts differ after recovery"
+[[ $(mounts_of "$B_PID") == "$b_before" ]] || fail "3: $B's mounts differ after recovery"
+[[ $(stat -L -c %d /proc/"$A2_PID"/cwd) == $(stat -c %d "$TMP/a2") ]] || fail "3: the cwd of $A's second process is not back on /v2"
+for c in "$A" "$B"; do
+  cid=$(docker inspect -f '{{.Id}}' "$c")
+  if grep -q "/run/syschaos/fs/${cid:0:12}-" /proc/self/mountinfo; then fail "3: a staging mount of $c is left on the host"; fi
+  if compgen -G "/run/syschaos/fs/${cid:0:12}-*" >/dev/null; then fail "3: left in /run/syschaos/fs for $c"; fi
+  CONTAINER=$c
+  check_not_traced
+done
+info "PASS"
