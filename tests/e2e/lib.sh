@@ -95,13 +95,14 @@ _remove_stale_containers() {
   done
 }
 
-# start_nginx: runs the demo container; sets CONTAINER, PORT, BASE_URL; waits until GET / = 200.
+# start_nginx [DOCKER RUN OPTIONS...]: runs the demo container (with the extra options, e.g. a
+# volume); sets CONTAINER, PORT, BASE_URL; waits until GET / = 200.
 start_nginx() {
   PORT=$(free_port) || fail "no free port on 127.0.0.1"
   CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM
   BASE_URL=http://127.0.0.1:$PORT
   _containers+=("$CONTAINER")
-  docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" "$NGINX_IMAGE" >/dev/null ||
+  docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" "$@" "$NGINX_IMAGE" >/dev/null ||
     fail "docker run $NGINX_IMAGE failed"
   wait_for_code / 200 10 || fail "nginx in $CONTAINER did not serve GET / within 10 s"
   info "nginx container $CONTAINER serves $BASE_URL"
@@ -217,4 +218,167 @@ check_container_running() {
   local state
   state=$(docker inspect -f '{{.State.Status}}' "$CONTAINER" 2>/dev/null)
   [[ $state == running ]] || fail "container $CONTAINER is '$state', expected running"
+}
+
+# ---- ChaosFS container mode (`syschaos fs inject --container`) ------------------------------
+# The test_fs_container_*.sh scripts put ChaosFS over nginx's html directory, a volume from a
+# host directory, and check what clients see and that recovery leaves nothing behind.
+
+# start_nginx_with_volume DIR: the demo container serving DIR (made readable by nginx's user)
+# as the volume $VOLUME (default /usr/share/nginx/html). Besides start_nginx's variables it
+# sets VOLDIR (DIR), MAIN_PID (nginx master's pid on the host), CID (the full container id)
+# and VOL_MNT (the volume's mount id in the container, what files go back to on recovery).
+start_nginx_with_volume() {
+  VOLDIR=$1
+  VOLUME=${VOLUME:-/usr/share/nginx/html}
+  chmod -R a+rX "$VOLDIR"
+  start_nginx -v "$VOLDIR:$VOLUME"
+  MAIN_PID=$(docker inspect -f '{{.State.Pid}}' "$CONTAINER")
+  CID=$(docker inspect -f '{{.Id}}' "$CONTAINER")
+  [[ $MAIN_PID =~ ^[1-9][0-9]*$ && -n $CID ]] || fail "docker inspect $CONTAINER: pid '$MAIN_PID', id '$CID'"
+  VOL_MNT=$(awk -v v="$VOLUME" '$5 == v {print $1}' /proc/"$MAIN_PID"/mountinfo | tail -1)
+  [[ -n $VOL_MNT ]] || fail "the volume $VOLUME is not in the container's mountinfo"
+}
+
+# snapshot_volume FILES...: remembers the checksums of these files of the volume (relative to
+# VOLDIR); check_volume_unchanged compares with them.
+snapshot_volume() {
+  (cd "$VOLDIR" && sha256sum "$@") >"$TMP/volume.sums" || fail "sha256sum of the volume's files"
+}
+check_volume_unchanged() {  # PHASE
+  [[ -s $TMP/volume.sums ]] || fail "$1: snapshot_volume was not called"
+  (cd "$VOLDIR" && sha256sum -c --quiet "$TMP/volume.sums") || fail "$1: the volume's files changed"
+}
+
+# container_pgrep PATTERN: host pids of the processes of this test's container whose command
+# line matches PATTERN (pgrep -f), one a line. Another test's container may run the same
+# program at the same time: those are not ours.
+container_pgrep() {
+  local p mine
+  mine=" $(container_pids | tr '\n' ' ') "
+  for p in $(pgrep -f "$1"); do
+    [[ $mine == *" $p "* ]] && echo "$p"
+  done
+}
+
+# run_in_container BIN ARGS...: copies BIN into the container's /tmp and runs it there in the
+# background (docker exec -d), output in the container's /tmp/NAME.out; waits up to 5 s for a
+# new process of it. Sets IC_PID (its host pid) and IC_OUT (its output file, seen from the
+# host).
+run_in_container() {
+  local bin=$1 name before i p
+  shift
+  name=$(basename "$bin")
+  docker cp "$bin" "$CONTAINER:/tmp/$name" >/dev/null || fail "docker cp $name into $CONTAINER"
+  before=" $(container_pgrep "^/tmp/$name" | tr '\n' ' ') "
+  docker exec -d "$CONTAINER" sh -c "exec /tmp/$name $* > /tmp/$name.out 2>&1" ||
+    fail "docker exec $name in $CONTAINER"
+  IC_PID=""
+  for ((i = 0; i < 50; i++)); do
+    for p in $(container_pgrep "^/tmp/$name"); do
+      [[ $before == *" $p "* ]] || { IC_PID=$p; break; }
+    done
+    [[ -n $IC_PID ]] && break
+    sleep 0.1
+  done
+  [[ -n $IC_PID ]] || fail "$name did not start in $CONTAINER"
+  IC_OUT=/proc/$MAIN_PID/root/tmp/$name.out
+}
+
+# start_fs_holder: (re)starts tests/integration/programs/fs_holder in the container, holding
+# files, its cwd and a mapping on the volume (it needs data.txt and map.bin there); sets
+# HOLDER_PID and HOLDER_OUT. HOLDER_PID stays empty when the program is not built (the
+# integration targets build it): the callers then skip their holder checks, and say so.
+start_fs_holder() {
+  local bin
+  bin=$(dirname "$SYSCHAOS")/testprogs/fs_holder
+  if [[ ! -x $bin ]]; then
+    info "no $bin (build the integration tests): the in-container holder checks are skipped"
+    HOLDER_PID=""
+    return 0
+  fi
+  [[ -n ${HOLDER_PID:-} ]] && kill "$HOLDER_PID" 2>/dev/null
+  run_in_container "$bin" "$VOLUME" own-pipe
+  HOLDER_PID=$IC_PID
+  HOLDER_OUT=$IC_OUT
+  sleep 0.3
+  info "fs_holder runs in the container as pid $HOLDER_PID"
+}
+# holder_fd_mnt FD: the mount id of the holder's file descriptor FD.
+holder_fd_mnt() { awk '/^mnt_id:/ {print $2}' /proc/"$HOLDER_PID"/fdinfo/"$1"; }
+
+# wait_fs_armed: waits (10 s at most) until the syschaos started by start_syschaos says its
+# rules are armed (ChaosFS is over the volume, the open files moved, the rules installed).
+wait_fs_armed() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'rule(s) armed' "$SC_ERR" 2>/dev/null && return 0
+    kill -0 "$SC_PID" 2>/dev/null || fail "syschaos exited before arming: $(cat "$SC_ERR")"
+    sleep 0.1
+  done
+  fail "syschaos did not arm its rules within 10 s"
+}
+
+# fs_chaos_mount_id: the mount id of ChaosFS over $VOLUME in the container (empty if none).
+fs_chaos_mount_id() {
+  awk -v v="$VOLUME" '$5 == v && $0 ~ / - fuse.syschaos / {print $1}' /proc/"$MAIN_PID"/mountinfo
+}
+# chaosfs_in_container: true while any ChaosFS mount is in the container's mountinfo.
+chaosfs_in_container() { grep -q 'fuse.syschaos' /proc/"$MAIN_PID"/mountinfo; }
+
+# The two other processes of an injection started by start_syschaos: the supervisor (its
+# child, serves ChaosFS) and the restore guardian (forked by the supervisor into a session of
+# its own, so a syschaos session leader naming this container, started after SC_PID: a
+# guardian of an earlier phase may still be on its way out).
+fs_supervisor_pid() { pgrep -P "$SC_PID" -x syschaos | head -1; }
+fs_guardian_pid() {
+  local sup=$1 p since
+  since=$(awk '{print $22}' /proc/"$SC_PID"/stat 2>/dev/null) || return 0
+  for p in $(pgrep -x syschaos); do
+    [[ $p == "$SC_PID" || $p == "$sup" ]] && continue
+    [[ $(ps -o sid= -p "$p" | tr -d ' ') == "$p" ]] || continue
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--container $CONTAINER " || continue
+    (($(awk '{print $22}' /proc/"$p"/stat 2>/dev/null || echo 0) >= since)) || continue
+    echo "$p"
+    return 0
+  done
+}
+# kill9_fs_inject: SIGKILL of all three processes of the running injection (the foreground
+# syschaos, its supervisor, the guardian); waits until they are gone. ChaosFS's server is then
+# dead: the volume fails (ENOTCONN) until `syschaos fs restore`. Sets SUP and GUARD.
+kill9_fs_inject() {  # PHASE
+  local i
+  SUP=$(fs_supervisor_pid)
+  GUARD=$(fs_guardian_pid "$SUP")
+  [[ -n $SUP && -n $GUARD ]] || fail "$1: supervisor ($SUP) or guardian ($GUARD) not found"
+  kill -KILL "$GUARD" "$SC_PID" "$SUP"
+  wait "$SC_PID" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$SUP" 2>/dev/null || kill -0 "$GUARD" 2>/dev/null || break
+    sleep 0.1
+  done
+  info "$1: syschaos ($SC_PID), its supervisor ($SUP) and guardian ($GUARD) killed with SIGKILL"
+}
+
+# check_no_fs_leftovers PHASE: nothing of ChaosFS is left for this container: no fuse.syschaos
+# mount in it, no staging mount, state file or socket of it on the host, no hidden directory.
+check_no_fs_leftovers() {
+  local phase=$1 base=/run/syschaos/fs/${CID:0:12}
+  ! chaosfs_in_container || fail "$phase: ChaosFS still in the container's mountinfo"
+  if grep -q " $base" /proc/self/mountinfo; then fail "$phase: a staging mount is left on the host"; fi
+  if compgen -G "$base-*" >/dev/null; then fail "$phase: left in /run/syschaos/fs: $(ls /run/syschaos/fs)"; fi
+  if compgen -G "/proc/$MAIN_PID/root$VOLUME/*__chaosfs__*" >/dev/null ||
+     [[ -e /proc/$MAIN_PID/root${VOLUME}__chaosfs__ ]]; then
+    fail "$phase: a hidden __chaosfs__ directory was left"
+  fi
+}
+
+# check_fs_recovered PHASE: after an injection ended: nothing left behind, the volume's files
+# unchanged, the container running and serving GET /, none of its threads stopped or traced.
+check_fs_recovered() {
+  check_no_fs_leftovers "$1"
+  check_volume_unchanged "$1"
+  check_container_running
+  expect_codes / 200 3 "$1: after recovery"
+  check_not_traced
 }

@@ -11,79 +11,29 @@
 #   3. attrOverride size 0 on index.html -> 200 with an empty body
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
-HOLDER_BIN=$(dirname "$SYSCHAOS")/testprogs/fs_holder
-VOLUME=/usr/share/nginx/html
-
 # nginx with its html directory as a volume from the host.
 VOLDIR=$TMP/html
 nginx_site "$VOLDIR"
 printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$VOLDIR/data.txt"
 head -c 4096 /dev/zero | tr '\0' 'M' >"$VOLDIR/map.bin"
-chmod 755 "$VOLDIR"
-PORT=$(free_port) || fail "no free port"
-CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM
-BASE_URL=http://127.0.0.1:$PORT
-_containers+=("$CONTAINER")
-docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" -v "$VOLDIR:$VOLUME" "$NGINX_IMAGE" >/dev/null ||
-  fail "docker run failed"
-wait_for_code / 200 10 || fail "nginx did not serve"
-MAIN_PID=$(docker inspect -f '{{.State.Pid}}' "$CONTAINER")
-CID=$(docker inspect -f '{{.Id}}' "$CONTAINER")
-VOL_MNT=$(awk -v v="$VOLUME" '$5 == v {print $1}' /proc/"$MAIN_PID"/mountinfo | tail -1)
-[[ -n $VOL_MNT ]] || fail "the volume is not in the container's mountinfo"
-(cd "$VOLDIR" && sha256sum index.html 4k.bin data.txt map.bin) >"$TMP/sums"
+start_nginx_with_volume "$VOLDIR"
+snapshot_volume index.html 4k.bin data.txt map.bin
+start_fs_holder
 
-HOLDER_PID=""
-if [[ -x $HOLDER_BIN ]]; then
-  docker cp "$HOLDER_BIN" "$CONTAINER:/tmp/fs_holder" >/dev/null || fail "docker cp fs_holder"
-  docker exec -d "$CONTAINER" sh -c "exec /tmp/fs_holder $VOLUME own-pipe > /tmp/holder.out 2>&1"
-  for _ in $(seq 50); do
-    HOLDER_PID=$(pgrep -f '^/tmp/fs_holder' | head -1)
-    [[ -n $HOLDER_PID ]] && break
-    sleep 0.1
-  done
-  [[ -n $HOLDER_PID ]] || fail "fs_holder did not start in the container"
-  info "fs_holder runs in the container as pid $HOLDER_PID"
-else
-  info "no $HOLDER_BIN (build the integration tests): the in-container holder checks are skipped"
-fi
-
-holder_fd_mnt() { awk '/^mnt_id:/ {print $2}' /proc/"$HOLDER_PID"/fdinfo/"$1"; }
 holder_check() {  # PHASE: the holder runs, made progress, reported no error
   [[ -n $HOLDER_PID ]] || return 0
   kill -0 "$HOLDER_PID" 2>/dev/null || fail "$1: fs_holder died"
-  local out=/proc/$MAIN_PID/root/tmp/holder.out
-  if grep -q ERROR "$out"; then fail "$1: fs_holder saw errors: $(grep ERROR "$out" | sort | uniq -c | head -5)"; fi
-  info "$1: fs_holder fine ($(tail -1 "$out"))"
-}
-
-chaos_mnt() { awk -v v="$VOLUME" '$5 == v && $0 ~ / - fuse.syschaos / {print $1}' /proc/"$MAIN_PID"/mountinfo; }
-
-wait_armed() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    grep -q 'rule(s) armed' "$SC_ERR" 2>/dev/null && return 0
-    kill -0 "$SC_PID" 2>/dev/null || fail "syschaos exited before arming: $(cat "$SC_ERR")"
-    sleep 0.1
-  done
-  fail "syschaos did not arm its rules within 10 s"
+  if grep -q ERROR "$HOLDER_OUT"; then fail "$1: fs_holder saw errors: $(grep ERROR "$HOLDER_OUT" | sort | uniq -c | head -5)"; fi
+  info "$1: fs_holder fine ($(tail -1 "$HOLDER_OUT"))"
 }
 
 check_recovered() {  # PHASE
-  [[ -z $(chaos_mnt) ]] || fail "$1: ChaosFS still in the container's mountinfo"
-  if grep -q 'fuse.syschaos' /proc/"$MAIN_PID"/mountinfo; then fail "$1: a fuse.syschaos mount is left in the container"; fi
-  if grep -q '/run/syschaos/fs' /proc/self/mountinfo; then fail "$1: a staging mount is left on the host"; fi
-  if compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null; then fail "$1: left in /run/syschaos/fs: $(ls /run/syschaos/fs)"; fi
-  docker exec "$CONTAINER" sh -c "ls -d $VOLUME/*__chaosfs__* 2>/dev/null; ls -d ${VOLUME}__chaosfs__ 2>/dev/null" | grep -q . &&
-    fail "$1: a hidden directory was left"
-  (cd "$VOLDIR" && sha256sum -c --quiet "$TMP/sums") || fail "$1: the volume's files changed"
-  expect_codes / 200 3 "$1: after recovery"
+  check_fs_recovered "$1"
   [[ $(curl -s "$BASE_URL/4k.bin" | wc -c) == 4096 ]] || fail "$1: 4k.bin is not 4096 bytes after recovery"
   if [[ -n $HOLDER_PID ]]; then
     [[ $(holder_fd_mnt 5) == "$VOL_MNT" ]] || fail "$1: fs_holder's fd 5 is on mount $(holder_fd_mnt 5), not the volume $VOL_MNT"
   fi
   holder_check "$1"
-  check_not_traced
   info "$1: recovered, nothing left behind"
 }
 
@@ -102,8 +52,8 @@ faults:
 EOF
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/open.yaml" \
   --events "$TMP/events.jsonl" --control "$TMP/control.sock"
-wait_armed
-CHAOS=$(chaos_mnt)
+wait_fs_armed
+CHAOS=$(fs_chaos_mount_id)
 [[ -n $CHAOS ]] || fail "phase 1: no ChaosFS mount at $VOLUME in the container"
 info "phase 1: ChaosFS is mount $CHAOS over the volume's mount $VOL_MNT"
 expect_codes /index.html 500 3 "phase 1 (open EIO)"
@@ -144,7 +94,7 @@ faults:
     latency: 300ms
 EOF
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/latency.yaml" --duration 6s
-wait_armed
+wait_fs_armed
 t=$(curl -s -o /dev/null -m 5 -w '%{time_total}' "$BASE_URL/index.html")
 info "phase 2 (latency 300ms): GET /index.html took ${t}s"
 awk -v t="$t" 'BEGIN {exit !(t >= 0.3)}' || fail "phase 2: GET took ${t}s, the 300 ms latency did not show"
@@ -160,7 +110,7 @@ faults:
     attrOverride: {size: 0}
 EOF
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/attr.yaml" --duration 30s
-wait_armed
+wait_fs_armed
 for i in 1 2 3; do
   read -r code size < <(curl -s -m 3 -o /dev/null -w '%{http_code} %{size_download}\n' "$BASE_URL/index.html")
   [[ $code == 200 && $size == 0 ]] || fail "phase 3 (size 0): GET /index.html -> $code with $size bytes"

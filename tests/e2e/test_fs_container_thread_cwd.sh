@@ -22,35 +22,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 PROG_BIN=$(dirname "$SYSCHAOS")/testprogs/fs_thread_cwd
 [[ -x $PROG_BIN ]] || fail "$PROG_BIN not built"
-VOLUME=/usr/share/nginx/html
-
 VOLDIR=$TMP/html
 nginx_site "$VOLDIR"
 mkdir -p "$VOLDIR/sub"
 printf 'probe content\n' >"$VOLDIR/sub/probe.txt"
 printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$VOLDIR/sub/held.txt"
-chmod -R a+rX "$VOLDIR"
-PORT=$(free_port) || fail "no free port"
-CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM
-BASE_URL=http://127.0.0.1:$PORT
-_containers+=("$CONTAINER")
-docker run -d --name "$CONTAINER" --network host -e PORT="$PORT" -v "$VOLDIR:$VOLUME" "$NGINX_IMAGE" >/dev/null ||
-  fail "docker run failed"
-wait_for_code / 200 10 || fail "nginx did not serve"
-MAIN_PID=$(docker inspect -f '{{.State.Pid}}' "$CONTAINER")
-VOL_MNT=$(awk -v v="$VOLUME" '$5 == v {print $1}' /proc/"$MAIN_PID"/mountinfo | tail -1)
-[[ -n $VOL_MNT ]] || fail "the volume is not a mount in the container"
+start_nginx_with_volume "$VOLDIR"
 
-docker cp "$PROG_BIN" "$CONTAINER:/tmp/fs_thread_cwd" >/dev/null || fail "docker cp fs_thread_cwd"
-docker exec -d "$CONTAINER" sh -c "exec /tmp/fs_thread_cwd $VOLUME main-elsewhere clone-no-fs own-files > /tmp/thread_cwd.out 2>&1"
-PROG=""
-for _ in $(seq 50); do
-  PROG=$(pgrep -f '^/tmp/fs_thread_cwd' | head -1)
-  [[ -n $PROG ]] && break
-  sleep 0.1
-done
-[[ -n $PROG ]] || fail "fs_thread_cwd did not start"
-OUT=/proc/$MAIN_PID/root/tmp/thread_cwd.out
+run_in_container "$PROG_BIN" "$VOLUME" main-elsewhere clone-no-fs own-files
+PROG=$IC_PID
+OUT=$IC_OUT
 for _ in $(seq 50); do grep -q '^thread ok=' "$OUT" 2>/dev/null && break; sleep 0.1; done
 grep -q '^thread ok=' "$OUT" || fail "fs_thread_cwd does not work: $(cat "$OUT")"
 WORKER=$(ls /proc/"$PROG"/task | grep -vx "$PROG" | head -1)
@@ -74,15 +55,6 @@ VOL_DEV=$(stat -L -c '%d' /proc/"$PROG"/task/"$WORKER"/cwd)
 [[ $(held_fd_mnt) == "$VOL_MNT" ]] || fail "the worker's held.txt fd is not on the volume ($(held_fd_mnt))"
 if ls -l /proc/"$PROG"/fd | grep -q held.txt; then fail "held.txt is in the main thread's fd table"; fi
 
-wait_armed() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    grep -q 'rule(s) armed' "$SC_ERR" 2>/dev/null && return 0
-    kill -0 "$SC_PID" 2>/dev/null || fail "syschaos exited before arming: $(cat "$SC_ERR")"
-    sleep 0.1
-  done
-  fail "syschaos did not arm its rules within 10 s"
-}
 wait_rounds() {  # N: waits until N more worker report lines (20 rounds each) have been written
   local before now i
   before=$(grep -c '^thread ok=' "$OUT")
@@ -110,7 +82,7 @@ back_on_volume() {  # PHASE: cwd on the volume again, opens succeed, no EIO any 
   ((ok2 >= ok1 + 40)) || fail "$1: the worker's opens do not succeed ($ok1 -> $ok2)"
   ((eio2 == eio1 && heio2 == heio1)) || fail "$1: the worker still gets EIO (open $eio1 -> $eio2, read $heio1 -> $heio2)"
   no_new_errors "$1" "$line"
-  ! grep -q 'fuse.syschaos' /proc/"$MAIN_PID"/mountinfo || fail "$1: ChaosFS still mounted in the container"
+  check_no_fs_leftovers "$1"
   check_not_traced
   info "$1: worker back on the volume, opens succeed (ok $ok1 -> $ok2, eio stays $eio2)"
 }
@@ -128,7 +100,7 @@ EOF
 # ---- 1. inject, SIGTERM -----------------------------------------------------------------------
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml" \
   --control "$TMP/control.sock"
-wait_armed
+wait_fs_armed
 grep -Eq "inject: pid $PROG \(fs_thread_cwd\): stopped [0-9.]+ ms .*moved [12] fd\(s\), 1 thread cwd\(s\)" "$SC_ERR" ||
   fail "1: the worker's cwd was not re-pointed: $(grep -E 'inject:|warning' "$SC_ERR")"
 info "1: $(grep -o "inject: pid $PROG.*" "$SC_ERR")"
@@ -155,25 +127,10 @@ no_new_errors "1" "$line"
 back_on_volume "1: after SIGTERM"
 
 # ---- 2. SIGKILL of all three, then fs restore --------------------------------------------------
-# The guardian: a syschaos session leader started by this run (a guardian of step 1 may
-# still be on its way out, and must not be mistaken for this one).
-guardian_pid() {
-  local p
-  for p in $(pgrep -x syschaos); do
-    [[ $p == "$SC_PID" || $p == "$1" || " $BEFORE " == *" $p "* ]] && continue
-    [[ $(ps -o sid= -p "$p" | tr -d ' ') == "$p" ]] && { echo "$p"; return; }
-  done
-}
-BEFORE=$(pgrep -x syschaos | tr '\n' ' ')
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$TMP/rules.yaml"
-wait_armed
+wait_fs_armed
 grep -Eq "inject: pid $PROG \(fs_thread_cwd\): .*1 thread cwd\(s\)" "$SC_ERR" || fail "2: the worker's cwd was not re-pointed"
-SUP=$(pgrep -P "$SC_PID" | head -1)
-GUARD=$(guardian_pid "$SUP")
-[[ -n $SUP && -n $GUARD ]] || fail "2: supervisor ($SUP) or guardian ($GUARD) not found"
-kill -KILL "$GUARD" "$SC_PID" "$SUP"
-wait "$SC_PID" 2>/dev/null
-for _ in $(seq 50); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.1; done
+kill9_fs_inject 2
 sleep 0.3
 info "2: all three killed; the worker's opens now fail: $(tail -n 1 "$OUT")"
 "$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore.err" || fail "2: fs restore failed: $(cat "$TMP/restore.err")"
