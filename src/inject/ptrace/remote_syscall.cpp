@@ -22,32 +22,109 @@
 
 namespace syschaos::ptrace_engine {
 
-// ---- The architecture: register names and the system-call instruction -------------------
-// A port adds a block like this one (aarch64: user_pt_regs, regs[8] = number, regs[0..5] =
-// arguments and result, pc, "svc #0" = d4000001, 4 bytes; orig_x0 via NT_ARM_SYSTEM_CALL).
-#if defined(__x86_64__)
+// ---- The architecture's register layout --------------------------------------------------
+// Everything this file knows about a processor is in one ArchLayout: which registers hold the
+// call's number, arguments and result, the program counter, the "call being made" register
+// the kernel reads to restart a call, and the bytes of the system-call instruction. The code
+// below reaches registers only through it.
 namespace {
-using ArchRegs = struct user_regs_struct;
-using RegWord = unsigned long long;  // NOLINT: the type glibc gives these registers
-constexpr uint8_t kSyscallInsn[] = {0x0f, 0x05};  // syscall
-constexpr uint64_t kSyscallInsnLen = sizeof(kSyscallInsn);
-constexpr long kRestartSyscallNr = SYS_restart_syscall;
-RegWord& reg_pc(ArchRegs& r) { return r.rip; }
-RegWord& reg_nr(ArchRegs& r) { return r.rax; }        // number in, result out
-RegWord& reg_orig_nr(ArchRegs& r) { return r.orig_rax; }  // the call being made, -1 = none
-RegWord& reg_result(ArchRegs& r) { return r.rax; }
-void set_args(ArchRegs& r, const std::array<uint64_t, 6>& a) {
-  r.rdi = a[0];
-  r.rsi = a[1];
-  r.rdx = a[2];
-  r.r10 = a[3];
-  r.r8 = a[4];
-  r.r9 = a[5];
-}
-}  // namespace
+
+#if defined(__x86_64__)
+// x86-64 (arch/x86/entry/entry_64.S, arch/x86/kernel/signal.c). The kernel decides about
+// restarting an interrupted call AFTER a ptrace stop, with the registers the tracer left:
+// the tracer sees the raw -ERESTART* result and pc just after `syscall` (the protocol the
+// header describes).
+struct ArchLayout {
+  static constexpr bool kPorted = true;
+  static constexpr const char* kName = "x86-64";
+  using Regs = struct user_regs_struct;
+  using Word = unsigned long long;  // NOLINT: the type glibc gives these registers
+  static constexpr std::array<uint8_t, 2> kSyscallInsn{0x0f, 0x05};  // syscall
+  static constexpr long kRestartSyscallNr = SYS_restart_syscall;
+  static constexpr long kMmapNr = SYS_mmap;
+  static constexpr Word Regs::*kPc = &Regs::rip;
+  static constexpr Word Regs::*kNr = &Regs::rax;          // number in
+  static constexpr Word Regs::*kResult = &Regs::rax;      // result out
+  static constexpr Word Regs::*kOrigNr = &Regs::orig_rax;  // the call being made, -1 = none
+  static constexpr std::array<Word Regs::*, 6> kArgs{&Regs::rdi, &Regs::rsi, &Regs::rdx,
+                                                     &Regs::r10, &Regs::r8,  &Regs::r9};
+};
 #else
-#error "remote_syscall knows only x86-64 registers so far: add this architecture's block"
+// Not ported: the file still compiles (the rest of syschaos, standalone ChaosFS included,
+// builds and runs), and StoppedProcess::stop() fails at run time with "not ported to <arch>".
+//
+// What a port needs, e.g. aarch64 (UNTESTED notes from the kernel ABI, not code): registers
+// from NT_PRSTATUS (struct user_pt_regs): x8 = number, x0..x5 = arguments, x0 = result, pc;
+// `svc #0` = d4 00 00 01 little-endian, 4 bytes; the call being made is not in that set but
+// in the NT_ARM_SYSTEM_CALL regset (an int, -1 = none), and orig_x0 is not visible at all.
+// The protocol differs too: arm64's do_signal() prepares the restart BEFORE the ptrace stop
+// (x0 = orig_x0, pc back on `svc`, syscallno = -1), so a thread interrupted in a call shows
+// pc ON its `svc`, not after it, and after the stop the kernel still rewrites x8 to
+// restart_syscall if pc equals that address and the call was -ERESTART_RESTARTBLOCK — our
+// first call there would need another pc or a different sequence. Hence no table yet.
+struct ArchLayout {
+  static constexpr bool kPorted = false;
+#if defined(__aarch64__)
+  static constexpr const char* kName = "aarch64";
+#elif defined(__riscv)
+  static constexpr const char* kName = "riscv";
+#elif defined(__i386__)
+  static constexpr const char* kName = "i386";
+#elif defined(__arm__)
+  static constexpr const char* kName = "32-bit arm";
+#elif defined(__powerpc64__)
+  static constexpr const char* kName = "ppc64";
+#elif defined(__s390x__)
+  static constexpr const char* kName = "s390x";
+#else
+  static constexpr const char* kName = "this architecture";
 #endif
+  using Word = unsigned long long;  // NOLINT
+  struct Regs {
+    Word pc, nr, result, orig_nr, args[6];
+  };
+  static constexpr std::array<uint8_t, 1> kSyscallInsn{0};
+  static constexpr long kRestartSyscallNr = -1;
+  static constexpr long kMmapNr = -1;
+  static constexpr Word Regs::*kPc = &Regs::pc;
+  static constexpr Word Regs::*kNr = &Regs::nr;
+  static constexpr Word Regs::*kResult = &Regs::result;
+  static constexpr Word Regs::*kOrigNr = &Regs::orig_nr;
+  static constexpr std::array<Word Regs::*, 6> kArgs{};
+};
+#endif
+
+using ArchRegs = ArchLayout::Regs;
+using RegWord = ArchLayout::Word;
+constexpr uint64_t kSyscallInsnLen = ArchLayout::kSyscallInsn.size();
+constexpr RegWord kNoCall = static_cast<RegWord>(-1);
+
+RegWord& reg_pc(ArchRegs& r) { return r.*ArchLayout::kPc; }
+RegWord& reg_nr(ArchRegs& r) { return r.*ArchLayout::kNr; }
+RegWord& reg_orig_nr(ArchRegs& r) { return r.*ArchLayout::kOrigNr; }
+RegWord& reg_result(ArchRegs& r) { return r.*ArchLayout::kResult; }
+
+// Points the registers at the `syscall` instruction at `insn` with call `nr` in the number
+// register. orig = -1 ("no call in progress") keeps the kernel's restart step (which follows
+// an interrupt stop) from rewriting them.
+void rewind_to_call(ArchRegs& r, uint64_t insn, RegWord nr) {
+  reg_pc(r) = insn;
+  reg_nr(r) = nr;
+  reg_orig_nr(r) = kNoCall;
+}
+
+void set_args(ArchRegs& r, const std::array<uint64_t, 6>& args) {
+  if constexpr (ArchLayout::kPorted)
+    for (size_t i = 0; i < args.size(); ++i) r.*ArchLayout::kArgs[i] = args[i];
+}
+
+// The same with the arguments: the registers that make the thread run (nr, args) at `insn`.
+void aim_at_call(ArchRegs& r, uint64_t insn, long nr, const std::array<uint64_t, 6>& args) {
+  rewind_to_call(r, insn, static_cast<RegWord>(nr));
+  set_args(r, args);
+}
+
+}  // namespace
 
 namespace {
 
@@ -80,7 +157,7 @@ bool is_syscall_insn_at(pid_t tid, uint64_t addr) {
   struct iovec remote {reinterpret_cast<void*>(addr), sizeof(buf)};
   if (::process_vm_readv(tid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(sizeof(buf)))
     return false;
-  return std::memcmp(buf, kSyscallInsn, sizeof(buf)) == 0;
+  return std::memcmp(buf, ArchLayout::kSyscallInsn.data(), sizeof(buf)) == 0;
 }
 
 // waitpid for one thread with a deadline. A tracee's stop sends SIGCHLD to the tracer;
@@ -115,14 +192,10 @@ void restart_interrupted_call(ArchRegs& regs) {
     case kERestartSys:
     case kERestartNoIntr:
     case kERestartNoHand:
-      reg_nr(regs) = reg_orig_nr(regs);
-      reg_pc(regs) -= kSyscallInsnLen;
-      reg_orig_nr(regs) = static_cast<RegWord>(-1);
+      rewind_to_call(regs, reg_pc(regs) - kSyscallInsnLen, reg_orig_nr(regs));
       break;
     case kERestartRestartBlock:
-      reg_nr(regs) = static_cast<RegWord>(kRestartSyscallNr);
-      reg_pc(regs) -= kSyscallInsnLen;
-      reg_orig_nr(regs) = static_cast<RegWord>(-1);
+      rewind_to_call(regs, reg_pc(regs) - kSyscallInsnLen, static_cast<RegWord>(ArchLayout::kRestartSyscallNr));
       break;
     default:
       break;
@@ -137,6 +210,11 @@ bool is_syscall_stop(int status) {
 }  // namespace
 
 Result<std::unique_ptr<StoppedProcess>> StoppedProcess::stop(pid_t tgid, Options options) {
+  if constexpr (!ArchLayout::kPorted)
+    return Error(fmt::format("remote system calls (moving a process's files, container injection) are not "
+                             "ported to {}: see ArchLayout in src/inject/ptrace/remote_syscall.cpp",
+                             ArchLayout::kName),
+                 ENOTSUP);
   std::unique_ptr<StoppedProcess> p(new StoppedProcess(tgid, options));
   sigset_t chld;
   sigemptyset(&chld);
@@ -216,7 +294,7 @@ Result<void> StoppedProcess::choose_executor() {
     if (t.pending_signal) continue;
     auto regs = get_regs(t.tid);
     if (!regs) continue;
-    // orig_rax >= 0: the thread entered the kernel through a system call (interrupts and
+    // orig (orig_rax) >= 0: the thread entered the kernel through a system call (interrupts and
     // exceptions store -1), so the instruction before its pc is that `syscall`.
     if (static_cast<int64_t>(reg_orig_nr(*regs)) < 0) continue;
     uint64_t insn = reg_pc(*regs) - kSyscallInsnLen;
@@ -335,12 +413,8 @@ Result<int64_t> StoppedProcess::syscall(long nr, std::array<uint64_t, 6> args) {
     used_entry_ = true;
     SYSCHAOS_TRY(step_to_syscall_stop());  // exit
   } else {
-    // Back to the thread's `syscall` instruction with our number and arguments. orig = -1
-    // keeps the kernel's restart step (which follows an interrupt stop) from touching them.
-    reg_pc(regs) = syscall_insn_;
-    reg_nr(regs) = static_cast<RegWord>(nr);
-    reg_orig_nr(regs) = static_cast<RegWord>(-1);
-    set_args(regs, args);
+    // Back to the thread's `syscall` instruction with our number and arguments.
+    aim_at_call(regs, syscall_insn_, nr, args);
     ran_calls_ = true;
     SYSCHAOS_TRY(set_regs(executor_, regs));
     // One single-step runs the whole call (the kernel reports the step after the call
@@ -372,10 +446,7 @@ Result<int64_t> StoppedProcess::syscall_in_thread(pid_t tid, long nr, std::array
   if (!saved) return saved.error();
   ArchRegs regs = *saved;
   // The executor's `syscall` instruction: same address space, and known to be one.
-  reg_pc(regs) = syscall_insn_;
-  reg_nr(regs) = static_cast<RegWord>(nr);
-  reg_orig_nr(regs) = static_cast<RegWord>(-1);
-  set_args(regs, args);
+  aim_at_call(regs, syscall_insn_, nr, args);
   // Its own registers go back right after the call (a thread is used for a few calls only),
   // with a call the interrupt cut short set up to restart; doing this again on the restored
   // registers changes nothing (orig = -1).
@@ -408,7 +479,7 @@ Result<uint64_t> StoppedProcess::put_string(const std::string& s) {
   if (s.size() + 1 > 2 * 4096)
     return Error(fmt::format("path too long for a remote call: {}", s), ENAMETOOLONG);
   if (!scratch_) {
-    auto r = syscall(SYS_mmap, {0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+    auto r = syscall(ArchLayout::kMmapNr, {0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                                 static_cast<uint64_t>(-1), 0});
     if (!r) return r.error();
     if (*r < 0 && *r > -4096) return Error::sys(fmt::format("remote mmap in pid {}", tgid_), static_cast<int>(-*r));
@@ -429,9 +500,7 @@ Result<void> StoppedProcess::restore_executor() {
   std::memcpy(&regs, saved_regs_.data(), sizeof(regs));
   if (saved_at_entry_) {
     // Its own call was replaced by ours: run it again from its `syscall` instruction.
-    reg_nr(regs) = reg_orig_nr(regs);
-    reg_pc(regs) = syscall_insn_;
-    reg_orig_nr(regs) = static_cast<RegWord>(-1);
+    rewind_to_call(regs, syscall_insn_, reg_orig_nr(regs));
   } else {
     // The interrupt cut a call short. The kernel decided about restarting it when our stop
     // ended, with our registers; do now what it would have done with the thread's own.

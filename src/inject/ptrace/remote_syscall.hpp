@@ -25,7 +25,9 @@
 // does) into the tracee needs per-architecture machine code and a writable-executable page;
 // scanning the vDSO for the opcode bytes can land in the middle of another instruction
 // without a disassembler. Reusing the instruction the thread itself just executed is exact.
-// Porting needs the register names and the syscall instruction's bytes (ArchRegs in the .cpp).
+// Porting: the register layout and the syscall instruction's bytes are one ArchLayout in the
+// .cpp (x86-64 only so far). Elsewhere stop() fails at run time with "not ported to <arch>"
+// instead of breaking the build; the .cpp says why aarch64 needs more than a table.
 //
 // One StoppedProcess is used from ONE thread: ptrace requests come from the thread that
 // seized. The process is stopped from stop() until release() (or the destructor); the time
