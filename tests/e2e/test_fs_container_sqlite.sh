@@ -13,6 +13,12 @@
 # "ok", every id printed as committed is in the database with both of its rows (a
 # transaction is all or nothing), and the writer never went longer than a bounded time
 # without a commit.
+# Then long-lived connections, as a database-backed service keeps them (in WAL mode a
+# connection holds file locks for as long as it is open): one opened before the injection,
+# one during it, and one-shot connections beside them. No fault rule fires (a 1 ms write
+# delay only), so nothing may fail: every transaction reported committed, by any of them,
+# must be in the database afterwards, and both connections must keep working after the
+# recovery.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 command -v sqlite3 >/dev/null || skip "sqlite3 not installed (scripts/setup.sh installs it)"
@@ -276,4 +282,110 @@ run_mode() {
 
 run_mode DELETE
 run_mode WAL
+
+# ---- Long-lived connections --------------------------------------------------------------
+# start_connection NAME DB: `sqlite3 -bail /data/DB` in the container reading SQL from a fifo
+# of ours (its fd in CONN_FD[NAME]), output in $TMP/NAME.out; -bail: it exits at the first
+# error.
+declare -A CONN_FD
+start_connection() {
+  local name=$1 fd
+  mkfifo "$TMP/$name.fifo"
+  docker exec -i "$CONTAINER" sqlite3 -bail "/data/$2" <"$TMP/$name.fifo" >"$TMP/$name.out" 2>&1 &
+  _pids+=($!)
+  exec {fd}>"$TMP/$name.fifo"
+  CONN_FD[$name]=$fd
+}
+# commit_in NAME ID: transaction ID in that connection; it prints "committed ID" once COMMIT
+# returned. Returns 1 when the connection reported an error (or nothing) instead.
+commit_in() {
+  local name=$1 id=$2 i
+  local fd=${CONN_FD[$name]}
+  { printf "BEGIN IMMEDIATE; INSERT INTO t(id, payload) VALUES(%d, randomblob(3000)); INSERT INTO t2(id, tag) VALUES(%d, 'tx%d'); UPDATE counter SET n = n + 1; COMMIT; SELECT 'committed ' || %d;\n" \
+    "$id" "$id" "$id" "$id" >&"$fd"; } 2>/dev/null
+  for ((i = 0; i < 100; i++)); do
+    (($(grep -c "^committed $id\$" "$TMP/$name.out") > 0)) && return 0
+    (($(grep -c -i 'error' "$TMP/$name.out") > 0)) && return 1
+    sleep 0.05
+  done
+  return 1
+}
+# commit_once DB ID: the same transaction by a one-shot sqlite3 (a new open each time);
+# "committed ID" in $TMP/once-DB.out once it returned success.
+commit_once() {
+  docker exec "$CONTAINER" sqlite3 "/data/$1" "BEGIN IMMEDIATE; INSERT INTO t(id, payload) VALUES($2, randomblob(3000));
+    INSERT INTO t2(id, tag) VALUES($2, 'tx$2'); UPDATE counter SET n = n + 1; COMMIT;" >/dev/null 2>>"$TMP/once.err" &&
+    echo "committed $2" >>"$TMP/once-$1.out"
+}
+
+long_lived() {
+  # db.sqlite: a connection opened before the injection; db2.sqlite: one opened during it.
+  # One-shot connections beside each.
+  local data=$TMP/data-long db
+  mkdir -p "$data"
+  for db in db.sqlite db2.sqlite; do
+    sqlite3 "$data/$db" "PRAGMA journal_mode=WAL;
+      CREATE TABLE t(id INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+      CREATE TABLE t2(id INTEGER PRIMARY KEY, tag TEXT NOT NULL);
+      CREATE TABLE counter(n INTEGER); INSERT INTO counter VALUES(0);" >/dev/null || fail "long-lived: cannot create $db"
+    : >"$TMP/once-$db.out"
+  done
+  CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM
+  _containers+=("$CONTAINER")
+  docker run -d --name "$CONTAINER" --network none -v "$data:/data" "$IMAGE" /bin/sleep 100000 >/dev/null || fail "docker run failed"
+  MAIN_PID=$(docker inspect -f '{{.State.Pid}}' "$CONTAINER")
+  CID=$(docker inspect -f '{{.Id}}' "$CONTAINER")
+  local problems=()
+  start_connection before db.sqlite
+  commit_in before 1 || fail "long-lived: the connection does not commit without ChaosFS: $(cat "$TMP/before.out")"
+  printf 'faults:\n  - methods: [write]\n    latency: 1ms\n' >"$TMP/slow.yaml"
+  start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/slow.yaml"
+  wait_armed
+  info "long-lived: $(grep 'inject: pid' "$SC_ERR" | sed 's/^syschaos: //')"
+  # While injecting: the connection opened before and one-shot ones take turns on db.sqlite.
+  commit_once db.sqlite 2 || problems+=("db.sqlite: one-shot commit 2 failed during the injection")
+  commit_in before 3 || problems+=("db.sqlite: the connection opened before the injection failed commit 3: $(tail -1 "$TMP/before.out")")
+  commit_once db.sqlite 4 || problems+=("db.sqlite: one-shot commit 4 failed during the injection")
+  commit_in before 5 || problems+=("db.sqlite: the connection opened before the injection failed commit 5: $(tail -1 "$TMP/before.out")")
+  # A connection opened on ChaosFS, to db2.sqlite.
+  start_connection during db2.sqlite
+  commit_in during 1 || problems+=("db2.sqlite: the connection opened during the injection failed commit 1: $(tail -1 "$TMP/during.out")")
+  kill -TERM "$SC_PID"
+  wait_syschaos 30
+  ((SC_RC == 0)) || fail "long-lived: syschaos exited $SC_RC: $(tail -3 "$SC_ERR")"
+  info "long-lived: $(grep 'recover: pid' "$SC_ERR" | sed 's/^syschaos: //' | tr '\n' ' ')"
+  no_chaosfs || fail "long-lived: ChaosFS still mounted"
+  # After the recovery: each connection, a one-shot one beside it, and the connection again
+  # (which must now read what the one-shot one wrote).
+  commit_in before 6 || problems+=("db.sqlite: after the recovery the connection opened before the injection failed commit 6: $(tail -1 "$TMP/before.out")")
+  commit_once db.sqlite 7 || problems+=("db.sqlite: one-shot commit 7 failed after the recovery")
+  commit_in during 2 || problems+=("db2.sqlite: after the recovery the connection opened during the injection failed commit 2: $(tail -1 "$TMP/during.out")")
+  commit_once db2.sqlite 3 || problems+=("db2.sqlite: one-shot commit 3 failed after the recovery")
+  commit_in during 4 || problems+=("db2.sqlite: after the recovery the connection opened during the injection failed commit 4: $(tail -1 "$TMP/during.out")")
+  local name fd
+  for name in before during; do
+    fd=${CONN_FD[$name]}
+    exec {fd}>&-
+  done
+  sleep 1
+  local check missing total=0 out
+  for db in db.sqlite db2.sqlite; do
+    check=$(sqlite3 "$data/$db" "PRAGMA integrity_check;" 2>&1)
+    [[ $check == ok ]] || problems+=("$db: PRAGMA integrity_check: $check")
+    out=$TMP/before.out
+    [[ $db == db2.sqlite ]] && out=$TMP/during.out
+    cat "$out" "$TMP/once-$db.out" | awk '$1 == "committed" {print $2}' | sort >"$TMP/claimed-$db"
+    sqlite3 "$data/$db" "SELECT id FROM t;" | sort >"$TMP/present-$db"
+    missing=$(comm -23 "$TMP/claimed-$db" "$TMP/present-$db" | sort -n | tr '\n' ' ')
+    [[ -z $missing ]] ||
+      problems+=("$db: transactions reported committed are missing: ${missing}(present: $(sort -n "$TMP/present-$db" | tr '\n' ' '))")
+    total=$((total + $(wc -l <"$TMP/claimed-$db")))
+  done
+  if ((${#problems[@]} > 0)); then
+    printf "[$TEST_NAME] long-lived: %s\n" "${problems[@]}" >&2
+    fail "long-lived WAL connections: ${#problems[@]} problem(s), listed above"
+  fi
+  info "long-lived: $total transaction(s) committed by long-lived and one-shot connections, all present; integrity ok"
+}
+long_lived
 info "PASS"
