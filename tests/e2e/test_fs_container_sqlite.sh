@@ -277,7 +277,6 @@ run_mode() {
   awk -v g="$gap" -v m="$MAX_GAP_S" 'BEGIN {exit !(g < m)}' ||
     fail "$mode: the writer went ${gap} s without a commit (bound ${MAX_GAP_S} s)"
   info "$mode: integrity ok; $n_commits committed transaction(s) all present with both rows, $n_failed failed; longest gap between commits ${gap} s"
-  docker rm -f "$CONTAINER" >/dev/null
 }
 
 run_mode DELETE
