@@ -13,12 +13,12 @@
 # "ok", every id printed as committed is in the database with both of its rows (a
 # transaction is all or nothing), and the writer never went longer than a bounded time
 # without a commit.
-# Then long-lived connections, as a database-backed service keeps them (in WAL mode a
-# connection holds file locks for as long as it is open): one opened before the injection,
-# one during it, and one-shot connections beside them. No fault rule fires (a 1 ms write
-# delay only), so nothing may fail: every transaction reported committed, by any of them,
-# must be in the database afterwards, and both connections must keep working after the
-# recovery.
+# Then long-lived connections, as a database-backed service keeps them, in both journal
+# modes (in WAL mode a connection holds file locks for as long as it is open): one opened
+# before the injection, one during it, and one-shot connections beside them. No fault rule
+# fires (a 1 ms write delay only), so nothing may fail: every transaction reported committed,
+# by any of them, must be in the database afterwards, and both connections must keep
+# working after the recovery.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 command -v sqlite3 >/dev/null || skip "sqlite3 not installed (scripts/setup.sh installs it)"
@@ -317,17 +317,18 @@ commit_once() {
     echo "committed $2" >>"$TMP/once-$1.out"
 }
 
-long_lived() {
+long_lived() {  # JOURNAL-MODE
   # db.sqlite: a connection opened before the injection; db2.sqlite: one opened during it.
   # One-shot connections beside each.
-  local data=$TMP/data-long db
+  local mode=$1 data=$TMP/data-long-$1 db
   mkdir -p "$data"
   for db in db.sqlite db2.sqlite; do
-    sqlite3 "$data/$db" "PRAGMA journal_mode=WAL;
+    sqlite3 "$data/$db" "PRAGMA journal_mode=$mode;
       CREATE TABLE t(id INTEGER PRIMARY KEY, payload BLOB NOT NULL);
       CREATE TABLE t2(id INTEGER PRIMARY KEY, tag TEXT NOT NULL);
       CREATE TABLE counter(n INTEGER); INSERT INTO counter VALUES(0);" >/dev/null || fail "long-lived: cannot create $db"
     : >"$TMP/once-$db.out"
+    rm -f "$TMP/before.fifo" "$TMP/during.fifo"
   done
   CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM
   _containers+=("$CONTAINER")
@@ -340,7 +341,7 @@ long_lived() {
   printf 'faults:\n  - methods: [write]\n    latency: 1ms\n' >"$TMP/slow.yaml"
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/slow.yaml"
   wait_armed
-  info "long-lived: $(grep 'inject: pid' "$SC_ERR" | sed 's/^syschaos: //')"
+  info "long-lived $mode: $(grep 'inject: pid' "$SC_ERR" | sed 's/^syschaos: //')"
   # While injecting: the connection opened before and one-shot ones take turns on db.sqlite.
   commit_once db.sqlite 2 || problems+=("db.sqlite: one-shot commit 2 failed during the injection")
   commit_in before 3 || problems+=("db.sqlite: the connection opened before the injection failed commit 3: $(tail -1 "$TMP/before.out")")
@@ -352,7 +353,7 @@ long_lived() {
   kill -TERM "$SC_PID"
   wait_syschaos 30
   ((SC_RC == 0)) || fail "long-lived: syschaos exited $SC_RC: $(tail -3 "$SC_ERR")"
-  info "long-lived: $(grep 'recover: pid' "$SC_ERR" | sed 's/^syschaos: //' | tr '\n' ' ')"
+  info "long-lived $mode: $(grep 'recover: pid' "$SC_ERR" | sed 's/^syschaos: //' | tr '\n' ' ')"
   no_chaosfs || fail "long-lived: ChaosFS still mounted"
   # After the recovery: each connection, a one-shot one beside it, and the connection again
   # (which must now read what the one-shot one wrote).
@@ -381,10 +382,13 @@ long_lived() {
     total=$((total + $(wc -l <"$TMP/claimed-$db")))
   done
   if ((${#problems[@]} > 0)); then
-    printf "[$TEST_NAME] long-lived: %s\n" "${problems[@]}" >&2
-    fail "long-lived WAL connections: ${#problems[@]} problem(s), listed above"
+    printf "[$TEST_NAME] long-lived $mode: %s\n" "${problems[@]}" >&2
+    fail "long-lived $mode connections: ${#problems[@]} problem(s), listed above"
   fi
-  info "long-lived: $total transaction(s) committed by long-lived and one-shot connections, all present; integrity ok"
+  info "long-lived $mode: $total transaction(s) committed by long-lived and one-shot connections, all present; integrity ok"
 }
-long_lived
+# Rollback journal: an idle connection holds no lock, so it is moved like any open file.
+long_lived DELETE
+# WAL: a connection holds locks on the database and its -shm for as long as it is open.
+long_lived WAL
 info "PASS"
