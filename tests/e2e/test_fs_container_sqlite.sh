@@ -6,6 +6,7 @@
 #   A. write and fsync faults (EIO) plus latency for a few seconds, then an orderly recovery
 #      (SIGTERM): transactions failed and others committed meanwhile;
 #   B. SIGKILL of the foreground syschaos mid-injection: its supervisor recovers;
+#   S. SIGKILL of the supervisor: the foreground syschaos recovers and exits non-zero;
 #   C. SIGKILL of syschaos and its supervisor: the restore guardian recovers;
 #   D. SIGKILL of all three: the volume fails (ENOTCONN) until `syschaos fs restore`.
 # After each: no ChaosFS in the container or on the host, nothing traced, the writer's cwd on
@@ -216,6 +217,18 @@ run_mode() {
   grep -q "died: removing ChaosFS" "$SC_ERR" || fail "$mode B: the supervisor did not say why it recovered: $(tail -3 "$SC_ERR")"
   grep -q "recovered:" "$SC_ERR" || fail "$mode B: the supervisor did not recover cleanly: $(tail -3 "$SC_ERR")"
   check_clean "$mode B: after SIGKILL of syschaos"
+
+  # S. SIGKILL of the supervisor: the foreground syschaos sees it (waitpid) and recovers.
+  start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/faults.yaml"
+  wait_armed
+  sup=$(supervisor_pid)
+  [[ -n $sup ]] || fail "$mode S: no supervisor process"
+  sleep 1.5
+  kill -KILL "$sup"
+  wait_syschaos 30
+  ((SC_RC != 0)) || fail "$mode S: syschaos exited 0 although its supervisor was killed"
+  grep -q "was killed by" "$SC_ERR" || fail "$mode S: syschaos did not report the supervisor's death: $(tail -3 "$SC_ERR")"
+  check_clean "$mode S: after SIGKILL of the supervisor"
 
   # C. SIGKILL of syschaos and its supervisor: the restore guardian recovers.
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/faults.yaml"
