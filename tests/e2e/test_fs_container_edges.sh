@@ -5,7 +5,9 @@
 #      and exit 2, nothing mounted in the container or on the host; the same directory
 #      mounted `rslave` is supported, and ChaosFS does not show on the host;
 #   2. a read-only volume (`-v host:/ro:ro`): supported; the faults act, writes still fail
-#      with EROFS, the process whose cwd is there moves and comes back;
+#      with EROFS, the process whose cwd is there moves and comes back; and the volume still
+#      looks read-only (access(W_OK) says EROFS, the mount covering it is "ro"), checked
+#      last so that case 3 runs whatever the outcome;
 #   3. three injections at once: two volumes of one container and a volume of another, each
 #      with its own errno, started together; each volume gets its own faults only, stopping
 #      one leaves the other two injecting, and all restore cleanly.
@@ -137,7 +139,9 @@ run_container ro -v "$RO:/ro:ro" -- /bin/sh -c 'cd /ro && exec sleep 100000'
 VOL_DEV=$(stat -L -c %d /proc/"$MAIN_PID"/cwd)
 awk '$5 == "/ro"' /proc/"$MAIN_PID"/mountinfo | grep -q ' ro[, ]' || fail "2: /ro is not mounted read-only"
 before=$(mounts_of "$MAIN_PID")
+ro_opts_before=$(awk '$5 == "/ro" {o = $6} END {print o}' /proc/"$MAIN_PID"/mountinfo)
 expect_in "$CONTAINER" "echo x > /ro/new" '^rc=[12]: .*Read-only file system' "2: before, create"
+expect_in "$CONTAINER" '[ -w /ro/f.txt ] && echo writable || echo not-writable' '^rc=0: not-writable$' "2: before, test -w"
 start_syschaos fs inject --container "$CONTAINER" --volume /ro --faults "$TMP/eio.yaml"
 wait_armed_file "$SC_ERR" "$SC_PID"
 grep -q 'read-only' "$SC_ERR" || fail "2: the message does not say the volume is read-only: $(head -3 "$SC_ERR")"
@@ -147,6 +151,10 @@ expect_in "$CONTAINER" "cat /ro/other.txt" '^rc=0: other$' "2: during, another f
 expect_in "$CONTAINER" "echo x > /ro/new" '^rc=[12]: .*Read-only file system' "2: during, create"
 expect_in "$CONTAINER" "echo x >> /ro/other.txt" '^rc=[12]: .*Read-only file system' "2: during, append"
 expect_in "$CONTAINER" "cd /ro && ls" '^rc=0: f.txt.other.txt$' "2: during, listing"
+# What an application asks before writing: `test -w` is access(W_OK), which the kernel
+# answers EROFS from the flags of the mount the path is on.
+ro_access_during=$(in_container "$CONTAINER" '[ -w /ro/f.txt ] && echo writable || echo not-writable')
+ro_opts_during=$(awk '$5 == "/ro" {o = $6} END {print o}' /proc/"$MAIN_PID"/mountinfo)
 stop_injection "$SC_PID" "$SC_ERR" "2: read-only volume"
 [[ $(stat -L -c %d /proc/"$MAIN_PID"/cwd) == "$VOL_DEV" ]] || fail "2: the cwd of sleep is not back on the volume"
 [[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "2: the container's mounts differ after recovery"
@@ -223,4 +231,9 @@ for c in "$A" "$B"; do
   CONTAINER=$c
   check_not_traced
 done
+# 2, the read-only look (kept for last, see the top).
+info "2: during: test -w /ro/f.txt -> $ro_access_during; the mount at /ro has options $ro_opts_during (before: $ro_opts_before)"
+[[ $ro_access_during == "rc=0: not-writable" ]] ||
+  fail "2: with ChaosFS over the read-only volume, access(W_OK) says writable (before: not writable)"
+[[ ,$ro_opts_during, == *,ro,* ]] || fail "2: the mount over the read-only volume is '$ro_opts_during', not ro"
 info "PASS"
