@@ -6,8 +6,8 @@
 #      live with `fs rules replace`, filling random (2 x 32): every body differs from the file
 #      exactly as configured (the changed bytes fit in maxOccurrences runs of maxLength bytes;
 #      zero fill puts NUL bytes there); each request is corrupted afresh (the docs promise no
-#      page is kept across opens while a rule acts on reads, and corrupted pages are dropped);
-#      files outside the glob are served intact. Ended by SIGKILL of all three syschaos
+#      page is kept across opens while a rule acts on reads, and corrupted pages are dropped),
+#      also for a file nginx served before the injection; files outside the glob are intact. Ended by SIGKILL of all three syschaos
 #      processes and `syschaos fs restore`: the bodies are the files' bytes again.
 #   2. percent 30 with --seed: 200 requests; a fault on open fails 30 % +- 10 points of them
 #      (Binomial(200, 0.3): sd 6.5, so +- 3 sd) and the rule's counters agree with what nginx
@@ -30,24 +30,25 @@ for t in cmp md5sum; do command -v "$t" >/dev/null 2>&1 || skip "$t not installe
 
 # ---- the volume ---------------------------------------------------------------------------------
 # 4 KiB files (one page: one READ per request), without NUL bytes so that every zeroed byte
-# shows; none is read by nginx before the injection.
+# shows; none is read by nginx before the injection but m/served.bin.
 VOLDIR=$TMP/html
 nginx_site "$VOLDIR"
 mkdir -p "$VOLDIR"/{m,p,w}
 no_nul_4k() { head -c 12000 /dev/urandom | tr -d '\0' | head -c 4096 >"$1"; }
 no_nul_4k "$VOLDIR/m/zero.bin"
 no_nul_4k "$VOLDIR/m/random.bin"
+no_nul_4k "$VOLDIR/m/served.bin"
 no_nul_4k "$VOLDIR/p/read.bin"
 printf '<p>percent</p>\n' >"$VOLDIR/p/open.html"
 printf '<p>window a</p>\n' >"$VOLDIR/w/a.html"
 printf '<p>window b</p>\n' >"$VOLDIR/w/b.html"
-for f in m/zero.bin m/random.bin p/read.bin; do
+for f in m/zero.bin m/random.bin m/served.bin p/read.bin; do
   [[ $(stat -c %s "$VOLDIR/$f") == 4096 ]] || fail "could not make a 4096-byte $f"
 done
 start_nginx_with_volume "$VOLDIR"
-snapshot_volume index.html 4k.bin m/zero.bin m/random.bin p/read.bin p/open.html w/a.html w/b.html
+snapshot_volume index.html 4k.bin m/zero.bin m/random.bin m/served.bin p/read.bin p/open.html w/a.html w/b.html
 
-now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
+now_ms() { local us=${EPOCHREALTIME/./}; echo $((us / 1000)); }
 CONTROL=$TMP/control.sock
 rules() { "$SYSCHAOS" fs rules --control "$CONTROL" "$@"; }
 # counter RULE_INDEX NAME: a counter of the rule at that position in `fs rules --json list`.
@@ -128,6 +129,9 @@ expect_intact() {
 }
 
 # ---- 1. mistake on read: zero, then random (live), then SIGKILL + fs restore --------------------
+# A file nginx served before the injection is corrupted too: its cached pages belong to the
+# volume's inode, ChaosFS's inodes start without any.
+expect_intact "1: before the injection" /m/served.bin 2
 ZERO=$(rules_file zero <<'EOF'
 faults:
   - name: zero-fill
@@ -147,7 +151,10 @@ EOF
 start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$ZERO" --control "$CONTROL"
 wait_fs_armed
 [[ -n $(fs_chaos_mount_id) ]] || fail "1: no ChaosFS mount over $VOLUME in the container"
+expect_mistakes "1 (zero, served before)" /m/served.bin zero 3 8 4
+seen=$MISTAKES_SEEN
 expect_mistakes "1 (zero)" /m/zero.bin zero 3 8 10
+MISTAKES_SEEN=$((MISTAKES_SEEN + seen))
 corrupted=$(counter 0 corrupted)
 ((corrupted >= MISTAKES_SEEN)) || fail "1 (zero): the rule counted $corrupted corrupted READs, nginx served $MISTAKES_SEEN corrupted bodies"
 expect_intact "1 (zero, path filter)" /4k.bin 3
@@ -164,6 +171,7 @@ info "1: $(tail -1 "$TMP/restore.err")"
 check_fs_recovered "1: after fs restore"
 expect_intact "1: after fs restore" /m/zero.bin 3
 expect_intact "1: after fs restore" /m/random.bin 3
+expect_intact "1: after fs restore" /m/served.bin 1
 
 # ---- 2. percent, with a seed -------------------------------------------------------------------
 PCT=$(rules_file percent <<'EOF'
@@ -266,8 +274,8 @@ faults:
     methods: [open]
     path: w/b.html
     fault: EIO
-    after: 1s
-    duration: 1500ms
+    after: 1500ms
+    duration: 2s
 EOF
 )
 # poll PATH UNTIL_MS LOG: GET PATH every 50 ms until UNTIL_MS (this script's clock, ms); one
@@ -306,7 +314,7 @@ check_window() {
 }
 
 T0=$(now_ms)
-start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$WIN" --duration 16s
+start_syschaos fs inject --container "$CONTAINER" --volume "$VOLUME" --faults "$WIN" --duration 20s
 wait_fs_armed
 I1=$(($(now_ms) - T0))
 info "3: armed $I1 ms after start"
@@ -316,7 +324,7 @@ DEFAULT_SOCK=$(grep -o 'control socket [^ ]*' "$SC_ERR" | head -1 | cut -d' ' -f
 [[ $DEFAULT_SOCK == /run/syschaos/fs/"${CID:0:12}"-*.sock && -S $DEFAULT_SOCK ]] ||
   fail "3: the default control socket is '$DEFAULT_SOCK'"
 CONTROL=$DEFAULT_SOCK
-poll /w/a.html $((T0 + I1 + 3000 + 3000 + 1000)) "$TMP/window_a.log"
+poll /w/a.html $((T0 + I1 + 3000 + 3000 + 1500)) "$TMP/window_a.log"
 check_window "3 (window from start)" "$TMP/window_a.log" 0 "$I1" 3000 3000
 ((WIN_FAILS == $(counter 0 failed))) || fail "3: window-a counted $(counter 0 failed) failures, nginx answered $WIN_FAILS x 500"
 
@@ -324,8 +332,8 @@ T0=$(now_ms)
 id=$(rules add "$LIVE" 2>"$TMP/rules.err") || fail "3: fs rules add failed: $(cat "$TMP/rules.err")"
 I1=$(($(now_ms) - T0))
 [[ $id =~ ^[0-9]+$ ]] || fail "3: fs rules add printed '$id'"
-poll /w/b.html $((T0 + I1 + 1000 + 1500 + 1000)) "$TMP/window_b.log"
-check_window "3 (window added live)" "$TMP/window_b.log" 0 "$I1" 1000 1500
+poll /w/b.html $((T0 + I1 + 1500 + 2000 + 1500)) "$TMP/window_b.log"
+check_window "3 (window added live)" "$TMP/window_b.log" 0 "$I1" 1500 2000
 ((WIN_FAILS == $(counter 1 failed))) || fail "3: window-b counted $(counter 1 failed) failures, nginx answered $WIN_FAILS x 500"
 rules list >"$TMP/list.out" || fail "3: fs rules list failed"
 if ! grep -Eq "^$id .*window-b" "$TMP/list.out" || ! grep -q "window-a" "$TMP/list.out"; then
