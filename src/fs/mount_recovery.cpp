@@ -11,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
+
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -143,9 +146,14 @@ Result<UnmountGuardian> start_unmount_guardian(const std::string& abs_mountpoint
     // Hold nothing of the parent's: no FUSE fd (none is open yet), no sockets, no write end.
     if (r > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(r - 1), 0u);
     ::syscall(SYS_close_range, static_cast<unsigned>(r + 1), ~0u, 0u);
-    ::signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the whole process group; the server
-    ::signal(SIGTERM, SIG_IGN);  // handles it and tells us "clean"
-    ::signal(SIGHUP, SIG_IGN);
+    // A session of its own: `kill -9 -PGID` (a shell's job kill, `timeout -s KILL`, an
+    // experiment stopping its service's group) must not take the guardian down with the
+    // server it guards, or the dead mount it exists for stays behind. A cgroup-wide kill
+    // (systemd, cgroup.kill) still reaches it: `syschaos fs recover` is for that case.
+    ::setsid();
+    ::signal(SIGINT, SIG_IGN);   // a terminal's signals no longer reach it (other session);
+    ::signal(SIGTERM, SIG_IGN);  // a direct SIGTERM/SIGHUP must not either: the server
+    ::signal(SIGHUP, SIG_IGN);   // handles those and tells us "clean"
     ::prctl(PR_SET_NAME, "chaosfs-guard", 0, 0, 0);
     char c = 0;
     ssize_t n;
@@ -153,18 +161,32 @@ Result<UnmountGuardian> start_unmount_guardian(const std::string& abs_mountpoint
       n = ::read(r, &c, 1);
     } while (n < 0 && errno == EINTR);
     if (n == 1 && c == 'c') ::_exit(0);
-    // The server died without unmounting. The kernel aborts the connection once the last
-    // /dev/fuse fd closes, which may take a moment while the dying process is torn down.
-    for (int i = 0; i < 50; ++i) {
+    // The server died without unmounting. Our end of the pipe and its /dev/fuse fds close in
+    // the same teardown of its fd table (both are O_CLOEXEC, so every holder of one holds the
+    // other), and the kernel aborts the connection as the last /dev/fuse fd goes: normally
+    // the first statfs already fails with ENOTCONN, requests in flight included (the abort
+    // ends them). The patience is for a /dev/fuse fd that lives on elsewhere (passed to or
+    // inherited by another process): statfs then waits in the kernel like any access to the
+    // mount until that fd closes, and the abort wakes it with ECONNABORTED; or it answers,
+    // if that process serves the mount. So: poll with backoff for up to a minute, unmount
+    // (lazily: a busy mount cannot refuse that) on ENOTCONN, stop early once there is no FUSE
+    // mount there any more (recovered by `fs recover` or a new mount), retry a failed umount2.
+    constexpr long kPatienceMs = 60'000;
+    long waited_ms = 0;
+    long step_ms = 10;
+    for (;;) {
       struct statfs sf;  // never answered from a cache (see chaosfs_mount_state)
-      if (::statfs(mpc, &sf) != 0 && errno == ENOTCONN) {
-        ::umount2(mpc, MNT_DETACH);
-        ::_exit(0);
+      if (::statfs(mpc, &sf) != 0) {
+        if (errno == ENOTCONN && ::umount2(mpc, MNT_DETACH) == 0) ::_exit(0);
+      } else if (sf.f_type != FUSE_SUPER_MAGIC) {
+        ::_exit(0);  // no FUSE mount at the mountpoint any more
       }
-      struct timespec ts{0, 100 * 1000 * 1000};
+      if (waited_ms >= kPatienceMs) ::_exit(1);
+      struct timespec ts{step_ms / 1000, (step_ms % 1000) * 1000 * 1000};
       ::nanosleep(&ts, nullptr);
+      waited_ms += step_ms;
+      step_ms = std::min(step_ms * 2, 1000L);
     }
-    ::_exit(0);
   }
   UnmountGuardian g;
   g.write_end = std::move(wr);

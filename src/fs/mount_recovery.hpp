@@ -1,8 +1,10 @@
 // Dead ChaosFS mounts: when the FUSE server process dies without unmounting (SIGKILL), the
 // kernel aborts the connection and every access to the mountpoint fails with ENOTCONN
 // ("Transport endpoint is not connected") until someone unmounts it. Three defences:
-//   * the unmount guardian: a tiny process forked at mount time that waits on a pipe; if the
-//     server dies without saying "clean", it lazily unmounts the dead mount;
+//   * the unmount guardian: a tiny process forked at mount time, in a session of its own (a
+//     SIGKILL of the server's process group spares it), that waits on a pipe; if the server
+//     dies without saying "clean", it lazily unmounts the dead mount (polling for up to a
+//     minute while a /dev/fuse fd that lives on elsewhere keeps the connection open);
 //   * ChaosFs::mount() replaces a dead ChaosFS mount found at its mountpoint;
 //   * `syschaos fs recover --mountpoint DIR` does the same by hand.
 // Only mounts of type fuse.syschaos whose connection is dead are ever unmounted.
