@@ -33,7 +33,8 @@ run_container() {
   local args=()
   while [[ $1 != -- ]]; do args+=("$1"); shift; done
   shift
-  CONTAINER=syschaos-e2e-$TEST_NAME-$$-$RANDOM-$suffix
+  # The suffix goes before the pid: lib.sh finds stale containers by "-PID-RANDOM" at the end.
+  CONTAINER=syschaos-e2e-$TEST_NAME-$suffix-$$-$RANDOM
   _containers+=("$CONTAINER")
   docker run -d --name "$CONTAINER" --network none "${args[@]}" "$IMAGE" "$@" >/dev/null ||
     fail "docker run ${args[*]} failed"
