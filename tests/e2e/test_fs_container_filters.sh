@@ -166,6 +166,9 @@ corrupted=$(counter 0 corrupted)
 ((corrupted >= MISTAKES_SEEN)) || fail "1 (random): the rule counted $corrupted corrupted READs, nginx served $MISTAKES_SEEN corrupted bodies"
 expect_intact "1 (random, path filter)" /4k.bin 2
 kill9_fs_inject 1
+code=$(http_code /m/zero.bin)
+[[ $code != 200 ]] || fail "1: GET /m/zero.bin still 200 with ChaosFS's server dead: the restore would prove nothing"
+info "1: ChaosFS's server is dead: GET /m/zero.bin -> $code until fs restore"
 "$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore.err" || fail "1: fs restore failed: $(cat "$TMP/restore.err")"
 info "1: $(tail -1 "$TMP/restore.err")"
 check_fs_recovered "1: after fs restore"
