@@ -7,10 +7,14 @@
 #   2. a read-only volume (`-v host:/ro:ro`): supported; the faults act, writes still fail
 #      with EROFS, the process whose cwd is there moves and comes back; and the volume still
 #      looks read-only (access(W_OK) says EROFS, the mount covering it is "ro"), checked
-#      last so that case 3 runs whatever the outcome;
+#      at the end so that cases 3 and 4 run whatever the outcome;
 #   3. three injections at once: two volumes of one container and a volume of another, each
 #      with its own errno, started together; each volume gets its own faults only, stopping
-#      one leaves the other two injecting, and all restore cleanly.
+#      one leaves the other two injecting, and all restore cleanly;
+#   4. file locks across the injection (a process holding a lock is left where it is, as
+#      documented): a lock held on the volume must still be seen by a process that opens the
+#      file through ChaosFS, and one taken through ChaosFS by a process on the volume after
+#      the recovery; for flock and for fcntl (POSIX) locks. Checked at the end too.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 IMAGE=syschaos/busybox-like:latest
@@ -232,9 +236,59 @@ for c in "$A" "$B"; do
   CONTAINER=$c
   check_not_traced
 done
-# 2, the read-only look (kept for last, see the top).
+# ---- 4. File locks across the injection ---------------------------------------------------
+PROBE=$(dirname "$SYSCHAOS")/testprogs/fs_lock_probe
+if [[ ! -x $PROBE ]]; then
+  PROBE=$TMP/fs_lock_probe
+  cc -O2 -o "$PROBE" "$REPO_ROOT/tests/integration/programs/fs_lock_probe.c" || fail "4: cannot build fs_lock_probe"
+fi
+LK=$TMP/locks
+mkdir -p "$LK"
+for f in before-fcntl before-flock during-fcntl during-flock; do echo "$f" >"$LK/$f.db"; done
+run_container locks -v "$LK:/lk" -- sleep 100000
+docker cp "$PROBE" "$CONTAINER:/tmp/fs_lock_probe" >/dev/null || fail "4: docker cp fs_lock_probe"
+# hold NAME KIND: a process of the container holding the lock on /lk/NAME.db until the end.
+hold() {
+  docker exec -d "$CONTAINER" /bin/sh -c "exec /tmp/fs_lock_probe hold /lk/$1.db $2 >/tmp/$1.out 2>&1"
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [[ $(cat /proc/"$MAIN_PID"/root/tmp/"$1".out 2>/dev/null) == locked ]] && return 0
+    sleep 0.1
+  done
+  fail "4: the holder of /lk/$1.db did not lock it: $(cat /proc/"$MAIN_PID"/root/tmp/"$1".out 2>/dev/null)"
+}
+# try NAME KIND: what a new process of the container gets ("conflict" or "acquired").
+try() { docker exec "$CONTAINER" /tmp/fs_lock_probe try "/lk/$1.db" "$2" 2>&1; }
+hold before-fcntl fcntl
+hold before-flock flock
+[[ $(try before-fcntl fcntl) == conflict && $(try before-flock flock) == conflict ]] ||
+  fail "4: without ChaosFS a second process is not refused the locks: the test proves nothing"
+printf 'faults:\n  - methods: [write]\n    latency: 1ms\n' >"$TMP/slow.yaml"
+start_syschaos fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml"
+wait_armed_file "$SC_ERR" "$SC_PID"
+info "4: $(grep -c 'holds a file lock' "$SC_ERR") holder(s) left on the volume (documented)"
+lock_fcntl_during=$(try before-fcntl fcntl)
+lock_flock_during=$(try before-flock flock)
+info "4: during the injection, a lock held on the volume seen through ChaosFS: flock -> $lock_flock_during, fcntl -> $lock_fcntl_during"
+hold during-fcntl fcntl
+hold during-flock flock
+stop_injection "$SC_PID" "$SC_ERR" "4: locks"
+lock_fcntl_after=$(try during-fcntl fcntl)
+lock_flock_after=$(try during-flock flock)
+info "4: after the recovery, a lock taken through ChaosFS seen on the volume: flock -> $lock_flock_after, fcntl -> $lock_fcntl_after"
+check_not_traced
+
+# ---- The checks kept for the end (see the top) ---------------------------------------------
+# 2, the read-only look.
 info "2: during: test -w /ro/f.txt -> $ro_access_during; the mount at /ro has options $ro_opts_during (before: $ro_opts_before)"
 [[ $ro_access_during == "rc=0: not-writable" ]] ||
   fail "2: with ChaosFS over the read-only volume, access(W_OK) says writable (before: not writable)"
 [[ ,$ro_opts_during, == *,ro,* ]] || fail "2: the mount over the read-only volume is '$ro_opts_during', not ro"
+# 4, the locks (kept for last, see the top).
+[[ $lock_flock_during == conflict && $lock_flock_after == conflict ]] ||
+  fail "4: flock locks are not shared across the injection (during: $lock_flock_during, after: $lock_flock_after)"
+[[ $lock_fcntl_during == conflict ]] ||
+  fail "4: an fcntl lock held on the volume is not seen through ChaosFS: a second process got it ($lock_fcntl_during)"
+[[ $lock_fcntl_after == conflict ]] ||
+  fail "4: an fcntl lock taken through ChaosFS is not seen on the volume after the recovery ($lock_fcntl_after)"
 info "PASS"
