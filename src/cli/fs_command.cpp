@@ -34,6 +34,7 @@ struct MountOptions {
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;
   bool no_guardian = false;
+  bool passthrough = false;
 };
 
 std::atomic<fs::ChaosFs*> g_mounted{nullptr};
@@ -62,6 +63,7 @@ int run_mount(const MountOptions& o) {
   opts.entry_timeout = o.entry_timeout;
   opts.attr_timeout = o.attr_timeout;
   opts.unmount_guardian = !o.no_guardian;
+  opts.passthrough = o.passthrough;
   if (o.entry_timeout < 0 || o.attr_timeout < 0) return usage_error("timeouts must not be negative");
   if (!o.faults.empty()) {
     auto rules = fs::load_fs_rules_file(o.faults);
@@ -173,6 +175,8 @@ int control(const std::string& socket, const nlohmann::json& req, bool json_out)
   } else if (j.contains("ids")) {
     for (const auto& id : j["ids"]) std::printf("%llu\n", id.get<unsigned long long>());
   }
+  if (j.contains("warning") && j["warning"].is_string())
+    std::fprintf(stderr, "syschaos: warning: %s\n", j["warning"].get<std::string>().c_str());
   return 0;
 }
 
@@ -233,6 +237,9 @@ void register_fs(CLI::App& app, Action& action) {
                     "Seconds the kernel caches attributes while no rule acts on lookup/getattr (1)");
   mount->add_flag("--no-unmount-guardian", mo->no_guardian,
                   "Do not fork the process that unmounts if this one is SIGKILLed");
+  mount->add_flag("--passthrough", mo->passthrough,
+                  "Kernel passthrough (Linux 6.9+) for files no rule touches when opened: native-speed "
+                  "reads and writes; rules added later reach such a file once it is reopened");
   mount->callback([mo, &action] { action = [mo] { return run_mount(*mo); }; });
 
   auto socket = std::make_shared<std::string>();

@@ -37,6 +37,7 @@ struct FsInjectOptions {
   std::string faults;
   std::string duration;
   uint64_t seed = 0;
+  bool passthrough = false;
   std::string control;
   std::string events;
   bool quiet = false;
@@ -129,6 +130,7 @@ int run_fs_inject(const FsInjectOptions& o) {
   settings.volume = vol->path();
   settings.rules = std::move(*vrules);
   settings.seed = o.seed;
+  settings.passthrough = o.passthrough;
   settings.control_path = control;
   fs::RepointLog log(o.quiet, o.events);
 
@@ -293,6 +295,8 @@ void register_fs_inject(CLI::App& app, Action& action) {
   inject->add_option("--faults", io->faults, "Rules: syschaos YAML or a Chaos Mesh IOChaos manifest")->required();
   inject->add_option("--duration,-d", io->duration, "Recover after this long (e.g. 30s, 2m)");
   inject->add_option("--seed", io->seed, "Random seed (0: random; printed)");
+  inject->add_flag("--passthrough", io->passthrough,
+                   "Kernel passthrough (Linux 6.9+) for files no rule touches when opened (see fs mount)");
   inject->add_option("--control", io->control, "Unix socket on the host for live rule changes (default /run/syschaos/fs/<id>-<hash>.sock)");
   inject->add_option("--events", io->events, "Append one JSON line per re-pointed process (stop time, what moved)");
   inject->add_flag("--quiet,-q", io->quiet, "Only warnings on stderr");

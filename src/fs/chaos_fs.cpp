@@ -40,6 +40,7 @@
 #include "fs/delayed_reply_queue.hpp"
 #include "fs/fs_control_server.hpp"
 #include "fs/fs_rule_engine.hpp"
+#include "fs/fuse_passthrough.hpp"
 #include "fs/kernel_cache_notifier.hpp"
 #include "fs/mount_recovery.hpp"
 
@@ -62,6 +63,13 @@ struct Inode {
   bool cache_known = false;
   struct timespec cached_mtime {};
   off_t cached_size = 0;
+  // Open files of this inode by I/O mode, when passthrough was asked for (guarded by
+  // cache_mu). The kernel refuses (EIO) an open whose mode differs from the opens already
+  // there, and all passthrough opens of an inode must share one backing file.
+  unsigned passthrough_opens = 0;
+  unsigned cached_opens = 0;
+  int32_t backing_id = 0;  // registered while passthrough_opens > 0
+  bool backing_refused = false;  // the kernel will not take this file (ELOOP: stacked fs)
 };
 
 struct DirHandle {
@@ -77,6 +85,8 @@ struct DirHandle {
 // fi->fh for files: the fd in the low 32 bits, O_APPEND in bit 32 (splice cannot write to
 // an O_APPEND file, so appends are copied through memory).
 constexpr uint64_t kAppendBit = uint64_t{1} << 32;
+// Bit 33: the open is in kernel passthrough mode (its release ends that mode's count).
+constexpr uint64_t kPassthroughBit = uint64_t{1} << 33;
 int fh_fd(const fuse_file_info* fi) { return static_cast<int>(fi->fh & 0xffffffffu); }
 bool fh_append(const fuse_file_info* fi) { return fi->fh & kAppendBit; }
 
@@ -146,6 +156,18 @@ void apply_attr_override(struct stat& st, const FsAttrOverride& a) {
 
 std::string fd_name(int fd) { return std::to_string(fd); }
 
+FsMethodSet method_set(std::initializer_list<FsMethod> methods) {
+  FsMethodSet set;
+  for (FsMethod m : methods) set.set(static_cast<size_t>(m));
+  return set;
+}
+// The method sets asked about on every open (FsRuleEngine::may_act).
+const FsMethodSet kReadMethod = method_set({FsMethod::kRead});
+const FsMethodSet kDataMethods = method_set({FsMethod::kRead, FsMethod::kWrite});
+const FsMethodSet kDataOrSizeMethods =
+    method_set({FsMethod::kRead, FsMethod::kWrite, FsMethod::kGetattr, FsMethod::kLookup});
+const FsMethodSet kFlushMethod = method_set({FsMethod::kFlush});
+
 }  // namespace
 
 class ChaosFsSession {
@@ -163,6 +185,7 @@ class ChaosFsSession {
   bool mounted = false;
   std::unique_ptr<DelayedReplyQueue> delayed;
   std::unique_ptr<KernelCacheNotifier> notifier;  // after mount, before any rule change
+  std::unique_ptr<FusePassthrough> passthrough;   // when ChaosFsOptions::passthrough
   bool flush_closes_dup = true;                   // close_can_fail() of the backing fs
   bool proc_path_is_ours = false;                 // "/proc/self/fd" is proc_fd's directory
   std::unique_ptr<FsControlServer> control;
@@ -315,8 +338,15 @@ class ChaosFsSession {
   // leaves the page cache above it: the next open of a file a rule now cares about drops
   // them (keep_cache), and dropping the pages an application has mapped would turn the new
   // rule into a SIGBUS in a mapping that was working.
-  void on_rules_changed(const FsCacheImpact& impact) {
-    if (!notifier || !mounted || !impact.lookup) return;
+  // Returns a note for whoever changed the rules (FsRuleEngine::change_note).
+  std::string on_rules_changed(bool lookup_cache_affected) {
+    std::string note = passthrough ? passthrough_bypass_note() : std::string();
+    if (!note.empty()) std::fprintf(stderr, "syschaos: warning: %s\n", note.c_str());
+    if (notifier && mounted && lookup_cache_affected) expire_cached_entries();
+    return note;
+  }
+
+  void expire_cached_entries() {
     std::vector<fuse_ino_t> inos;
     std::vector<std::pair<fuse_ino_t, std::string>> entries;
     {
@@ -334,13 +364,11 @@ class ChaosFsSession {
 
   void drop_pages_rules_read() {
     if (!notifier || !mounted) return;
-    FsMethodSet read;
-    read.set(static_cast<size_t>(FsMethod::kRead));
     std::vector<fuse_ino_t> files;
     {
       std::lock_guard lk(inodes_mu);
       for (auto& [key, i] : inodes) {
-        if (i->type != S_IFREG || !engine.may_act(read, [&] { return inner_path(*i); })) continue;
+        if (i->type != S_IFREG || !engine.may_act(kReadMethod, [&] { return inner_path(*i); })) continue;
         std::lock_guard ck(i->cache_mu);
         i->cache_known = false;
         files.push_back(ino_of(i));
@@ -363,10 +391,7 @@ class ChaosFsSession {
     if (known) st = *known;
     else if (::fstat(fd, &st) != 0) return false;
     if (!S_ISREG(st.st_mode)) return false;
-    FsMethodSet data;
-    data.set(static_cast<size_t>(FsMethod::kRead));
-    data.set(static_cast<size_t>(FsMethod::kWrite));
-    bool rules = engine.may_act(data, [&] { return inner_path(i); });
+    bool rules = engine.may_act(kDataMethods, [&] { return inner_path(i); });
     std::lock_guard lk(i.cache_mu);
     bool same = i.cache_known && i.cached_size == st.st_size && i.cached_mtime.tv_sec == st.st_mtim.tv_sec &&
                 i.cached_mtime.tv_nsec == st.st_mtim.tv_nsec;
@@ -374,6 +399,95 @@ class ChaosFsSession {
     i.cached_mtime = st.st_mtim;
     i.cached_size = st.st_size;
     return same && !rules;
+  }
+
+  // --- Kernel passthrough (ChaosFsOptions::passthrough, fuse_passthrough.hpp) ---
+
+  // Whether a rule can act on this file's data or on what the kernel believes its size is:
+  // then it must go through ChaosFS.
+  bool rules_touch_data(Inode& i) {
+    return engine.may_act(kDataOrSizeMethods, [&] { return inner_path(i); });
+  }
+
+  // Chooses the I/O mode of a new open of i (fd: its backing descriptor) and counts it.
+  // Returns the backing id to put in the reply, or 0 for an open served by ChaosFS.
+  int32_t begin_open(Inode& i, int fd, int flags) {
+    if (!passthrough) return 0;
+    std::lock_guard lk(i.cache_mu);
+    if (i.passthrough_opens > 0) {
+      // The kernel requires every open of an inode in passthrough to be one too, on the
+      // same backing file, whatever the rules now say (see warn_passthrough_bypasses).
+      ++i.passthrough_opens;
+      return i.backing_id;
+    }
+    if (i.cached_opens == 0 && passthrough->active() && i.type == S_IFREG && !(flags & O_DIRECT) &&
+        !i.backing_refused && !rules_touch_data(i)) {
+      // The backing file is shared by every later open of the inode, readers and writers:
+      // registered read-write (this fd if it is, else a descriptor of its own).
+      UniqueFd own;
+      int reg = fd;
+      if ((flags & O_ACCMODE) != O_RDWR) {
+        own.reset(reopen(i, O_RDWR));
+        reg = own.get();
+      }
+      if (reg >= 0) {
+        auto id = FusePassthrough::open_backing(fuse_session_fd(se), reg);
+        if (id) {
+          i.backing_id = *id;
+          i.passthrough_opens = 1;
+          return *id;
+        }
+        int e = id.error().sys_errno();
+        if (e == EPERM || e == EOPNOTSUPP || e == ENOTTY || e == EINVAL) {
+          passthrough->disable();
+          std::fprintf(stderr, "syschaos: warning: kernel passthrough refused (%s): files go through ChaosFS\n",
+                       id.error().message().c_str());
+        }
+        // ELOOP (a stacked backing file system), ...: this file goes through ChaosFS.
+        i.backing_refused = true;
+      }
+    }
+    ++i.cached_opens;
+    return 0;
+  }
+
+  // An open counted by begin_open() ended (released, or its reply never reached the kernel).
+  void end_open(Inode& i, bool was_passthrough) {
+    if (!passthrough) return;
+    std::lock_guard lk(i.cache_mu);
+    if (!was_passthrough) {
+      if (i.cached_opens > 0) --i.cached_opens;
+      return;
+    }
+    if (i.passthrough_opens > 0 && --i.passthrough_opens == 0) {
+      FusePassthrough::close_backing(fuse_session_fd(se), i.backing_id);
+      i.backing_id = 0;
+    }
+  }
+
+  // After a rule change: files open in passthrough keep bypassing ChaosFS for reads and
+  // writes until closed. Said to the one who changed the rules and on stderr, so a rule that
+  // seems to do nothing is explained.
+  std::string passthrough_bypass_note() {
+    std::vector<Inode*> open;
+    {
+      std::lock_guard lk(inodes_mu);
+      for (auto& [key, i] : inodes) {
+        std::lock_guard ck(i->cache_mu);
+        if (i->passthrough_opens > 0) open.push_back(i);
+      }
+      size_t n = 0;
+      std::string first;
+      for (Inode* i : open) {
+        if (!rules_touch_data(*i)) continue;
+        if (n++ == 0) first = inner_path(*i).value_or("?");
+      }
+      if (n == 0) return {};
+      return fmt::format(
+          "{} file(s) open in kernel passthrough mode (first: {}) are read and written without ChaosFS "
+          "until every descriptor of them is closed: the new rules reach their reads and writes after that",
+          n, first);
+    }
   }
 
   int stat_inode(Inode& i, struct stat* st) {
@@ -597,14 +711,29 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
                 });
 }
 
-void open_common(ChaosFsSession& s, Inode& i, int fd, fuse_file_info* fi, int flags,
-                 const struct stat* known = nullptr) {
+// Fills fi for a new open of i on backing descriptor fd. Returns the backing id the reply
+// must carry (kernel passthrough, see ChaosFsSession::begin_open), or 0. Every open this
+// returns for must end in end_open(): at release, or when the reply does not arrive.
+int32_t open_common(ChaosFsSession& s, Inode& i, int fd, fuse_file_info* fi, int flags,
+                    const struct stat* known = nullptr) {
   fi->fh = static_cast<uint64_t>(static_cast<uint32_t>(fd)) | ((flags & O_APPEND) ? kAppendBit : 0);
   // Pages cached by an earlier open are dropped unless keep_cache() says they are still the
   // backing file's and no rule wants to see this file's reads. O_DIRECT opens bypass the
   // page cache anyway (and must not validate it: their writes do not update it).
   fi->keep_cache = !(flags & O_DIRECT) && s.keep_cache(i, fd, known);
   fi->direct_io = 0;
+  // FLUSH (each close(2)) does nothing on a local backing file system (flush_closes_dup):
+  // then, unless a rule acts on this file's flush, the kernel is told not to send it. A
+  // request less per close; a flush rule added later reaches files opened after it.
+  fi->noflush = !s.flush_closes_dup && !s.engine.may_act(kFlushMethod, [&] { return s.inner_path(i); });
+  int32_t backing = s.begin_open(i, fd, flags);
+  if (backing) {
+    fi->fh |= kPassthroughBit;
+    // The kernel refuses (EIO) a passthrough open with any flag but DIRECT_IO,
+    // PARALLEL_DIRECT_WRITES and NOFLUSH: there is no FUSE page cache to keep.
+    fi->keep_cache = 0;
+  }
+  return backing;
 }
 
 // O_DIRECT is honoured by the FUSE kernel module (it bypasses the page cache for such an
@@ -620,8 +749,11 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 [&s, req, &i, f](const FsDecision&) mutable {
                   int fd = s.reopen(i, backing_open_flags(f.flags));
                   if (fd < 0) return (void)fuse_reply_err(req, errno);
-                  open_common(s, i, fd, &f, f.flags);
-                  if (fuse_reply_open(req, &f) == -ENOENT) ::close(fd);
+                  FusePassthrough::ReplyWithBacking mark(open_common(s, i, fd, &f, f.flags));
+                  if (fuse_reply_open(req, &f) == -ENOENT) {  // interrupted: the kernel has no file
+                    ::close(fd);
+                    s.end_open(i, f.fh & kPassthroughBit);
+                  }
                 });
 }
 
@@ -647,10 +779,13 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                     ::close(fd);
                     return (void)fuse_reply_err(req, err);
                   }
-                  open_common(s, s.inode(e.ino), fd, &f, f.flags, &e.attr);  // the real attributes
+                  Inode& created = s.inode(e.ino);
+                  FusePassthrough::ReplyWithBacking mark(
+                      open_common(s, created, fd, &f, f.flags, &e.attr));  // the real attributes
                   if (d.attr) apply_attr_override(e.attr, *d.attr);
                   if (fuse_reply_create(req, &e, &f) == -ENOENT) {
                     ::close(fd);
+                    s.end_open(created, f.fh & kPassthroughBit);
                     s.forget_one(e.ino, 1);
                   }
                 });
@@ -776,7 +911,11 @@ void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto& s = S(req);
   Inode& i = s.inode(ino);
   int fd = fh_fd(fi);
-  s.release_with_faults(req, FsMethod::kRelease, [&] { return s.inner_path(i); }, [fd] { ::close(fd); });
+  bool passthrough = fi->fh & kPassthroughBit;
+  s.release_with_faults(req, FsMethod::kRelease, [&] { return s.inner_path(i); }, [&s, &i, fd, passthrough] {
+    ::close(fd);
+    s.end_open(i, passthrough);
+  });
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
@@ -1064,6 +1203,21 @@ const fuse_lowlevel_ops kOps = [] {
   return o;
 }();
 
+// /dev/fuse traffic through FusePassthrough (installed only when passthrough is asked for):
+// it notes INIT and amends the replies libfuse 3.14 cannot fill. userdata is the session.
+ssize_t io_read(int fd, void* buf, size_t len, void* userdata) {
+  ssize_t n = ::read(fd, buf, len);
+  if (n > 0) static_cast<ChaosFsSession*>(userdata)->passthrough->saw_request(buf, static_cast<size_t>(n));
+  return n;
+}
+ssize_t io_writev(int fd, struct iovec* iov, int count, void* userdata) {
+  return static_cast<ChaosFsSession*>(userdata)->passthrough->writev(fd, iov, count);
+}
+ssize_t io_splice(int fdin, off_t* offin, int fdout, off_t* offout, size_t len, unsigned int flags, void*) {
+  return ::splice(fdin, offin, fdout, offout, len, flags);
+}
+const fuse_custom_io kPassthroughIo = {io_writev, io_read, io_splice, io_splice};
+
 // A mount option value must not contain the separators of "-o a=b,c=d".
 std::string option_safe(std::string s) {
   for (auto& c : s)
@@ -1198,10 +1352,16 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   if (fuse_session_mount(s->se, s->mountpoint.c_str()) != 0)
     return Error(fmt::format("mounting FUSE at {} failed (is /dev/fuse available? running as root?)", s->mountpoint));
   s->mounted = true;
+  if (options.passthrough) {
+    // Before the first request is read (INIT): the workers start in run().
+    s->passthrough = std::make_unique<FusePassthrough>(true);
+    int r = fuse_session_custom_io(s->se, &kPassthroughIo, fuse_session_fd(s->se));
+    if (r != 0) return Error::sys("fuse_session_custom_io", -r);
+  }
 
   ChaosFsSession* raw = s.get();
   s->notifier = std::make_unique<KernelCacheNotifier>(s->se);
-  s->engine.set_on_change([raw](const FsCacheImpact& impact) { raw->on_rules_changed(impact); });
+  s->engine.set_on_change([raw](bool lookup_cache_affected) { return raw->on_rules_changed(lookup_cache_affected); });
   s->engine.set_rules(options.rules);
   s->delayed = std::make_unique<DelayedReplyQueue>(std::max(2u, s->threads / 2));
   if (control) s->control = std::make_unique<FsControlServer>(std::move(control), s->stop_fd.get(), s->engine,

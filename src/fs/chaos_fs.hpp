@@ -77,6 +77,16 @@ struct ChaosFsOptions {
   // mountpoint before mounting (lazy unmount). A live mount is never touched.
   bool recover_dead_mount = true;
 
+  // Kernel FUSE passthrough (Linux 6.9+, docs/CHAOSFS.md "Passthrough"): a regular file that
+  // no rule can act on (reads, writes, getattr, lookup) when it is opened is then read and
+  // written by the kernel straight from the backing file, at the backing file system's
+  // speed, with no request per read(2)/write(2) and no second page cache. The price: an
+  // open file stays in that mode until every descriptor of it is closed, so read/write
+  // rules added later reach it only after it is reopened (ChaosFS warns on stderr when a
+  // rule change meets such files). Other methods (open, getattr, fsync, flush, ...) still
+  // see every rule. Off by default; when the kernel lacks it, files go through ChaosFS.
+  bool passthrough = false;
+
   // An fd of /proc/self/fd opened by THIS process, for reopening files by their O_PATH fd
   // when /proc in the current mount namespace belongs to another PID namespace (after
   // setns into a container). -1: ChaosFs opens "/proc/self/fd" itself at mount().

@@ -275,6 +275,7 @@ Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {
   o.mountpoint = state_.stage_dir;
   o.app_mountpoint = vol.path();  // live rules with absolute globs name the volume
   o.seed = s_.seed;
+  o.passthrough = s_.passthrough;
   o.control_fd = control_fd;
   o.fsname = "chaosfs";
   o.unmount_guardian = false;  // the supervisor and the CLI guard each other instead

@@ -60,6 +60,7 @@ struct ContainerInjectionSettings {
   std::vector<FsFaultRule> rules;   // already rewritten by rules_for_volume
   uint64_t seed = 0;
   std::string control_path;         // host path of the control socket (for messages, removal)
+  bool passthrough = false;         // ChaosFsOptions::passthrough
 };
 
 // The supervisor's life (steps 1-7). control_fd: the listening socket (taken over). stop_fd:

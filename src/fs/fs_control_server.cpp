@@ -91,7 +91,9 @@ std::string FsControlServer::handle(const std::string& request, FsRuleEngine& en
     auto parsed = parse_fs_rules(req["rules"].get<std::string>());
     if (!parsed) return fail(parsed.error().message());
     auto ids = cmd == "add" ? engine.add_rules(std::move(*parsed)) : engine.set_rules(std::move(*parsed));
-    return nlohmann::json{{"ok", true}, {"ids", ids}}.dump();
+    nlohmann::json resp{{"ok", true}, {"ids", ids}};
+    if (auto note = engine.change_note(); !note.empty()) resp["warning"] = note;
+    return resp.dump();
   }
   if (cmd == "remove") {
     if (!req.contains("id") || !req["id"].is_number_unsigned()) return fail("'id' (a rule id) is missing");

@@ -52,8 +52,7 @@ void FsRuleEngine::publish(std::shared_ptr<const FsRuleTable> t) {
   table_.store(t);
   any_methods_.store(mask);
   affects_cache_.store(t->affects_lookup_cache);
-  if (on_change_)
-    on_change_(FsCacheImpact{old->affects_lookup_cache || t->affects_lookup_cache});
+  change_note_ = on_change_ ? on_change_(old->affects_lookup_cache || t->affects_lookup_cache) : std::string();
 }
 
 static std::shared_ptr<FsRuleTable> build_table(std::vector<std::shared_ptr<const InstalledRule>> rules) {

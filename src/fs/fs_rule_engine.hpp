@@ -45,11 +45,6 @@ struct FsRuleTable {
   bool affects_lookup_cache = false;  // lookup/getattr rules or attr overrides exist
 };
 
-// What a rule change means for what the kernel caches (see FsRuleEngine::set_on_change).
-struct FsCacheImpact {
-  bool lookup = false;  // the old or the new rules act on lookup/getattr/attributes
-};
-
 // What to do with one request.
 struct FsDecision {
   std::chrono::nanoseconds delay{0};
@@ -97,10 +92,17 @@ class FsRuleEngine {
   // The mountpoint as the application sees it: absolute globs are matched against it plus
   // the inner path. Set before rules are first installed.
   void set_mountpoint(std::string mp) { mountpoint_ = std::move(mp); }
-  // Called after every rule change with what the old and new rules mean for the kernel's
-  // caches: ChaosFs drops the cached entries, attributes or pages, so the change is seen at
-  // once. Set before rules are first installed.
-  void set_on_change(std::function<void(const FsCacheImpact&)> f) { on_change_ = std::move(f); }
+  // Called after every rule change with whether the old or the new rules act on lookup,
+  // getattr or attributes: ChaosFs then expires the kernel's cached entries and attributes,
+  // so the change is seen at once. It returns a note for whoever made the change (empty:
+  // nothing to say), kept until the next change: change_note(). Set before rules are first
+  // installed.
+  void set_on_change(std::function<std::string(bool lookup_cache_affected)> f) { on_change_ = std::move(f); }
+  // What the on-change callback said about the last rule change ("" if nothing).
+  std::string change_note() const {
+    std::lock_guard lk(write_mu_);
+    return change_note_;
+  }
   uint64_t seed() const { return seed_; }
 
  private:
@@ -109,8 +111,9 @@ class FsRuleEngine {
 
   uint64_t seed_;
   std::string mountpoint_;
-  std::function<void(const FsCacheImpact&)> on_change_;
-  std::mutex write_mu_;  // serialises rule changes
+  std::function<std::string(bool)> on_change_;
+  mutable std::mutex write_mu_;  // serialises rule changes; guards change_note_
+  std::string change_note_;
   uint64_t next_id_ = 1;
   std::atomic<std::shared_ptr<const FsRuleTable>> table_{std::make_shared<const FsRuleTable>()};
   std::atomic<uint64_t> any_methods_{0};

@@ -1,6 +1,8 @@
 // ChaosFS without faults behaves as the backing file system: the POSIX behaviour program
 // prints the same transcript on a native directory and through ChaosFS, fio's verifying
 // workloads find no corruption, and what the application wrote is in the backing directory.
+// Each of these runs twice: files served by ChaosFS, and with --passthrough (kernel FUSE
+// passthrough for files no rule touches, which is then every file).
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -18,8 +20,16 @@ std::vector<std::string> lines(const std::string& s) {
   return out;
 }
 
-TEST(ChaosFsPassthrough, PosixBehaviourMatchesNativeDirectory) {
-  ChaosMount cm("posix");
+// The extra `fs mount` arguments of each run.
+class ChaosFsModes : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+INSTANTIATE_TEST_SUITE_P(ServedAndKernelPassthrough, ChaosFsModes,
+                         ::testing::Values(std::vector<std::string>{},
+                                           std::vector<std::string>{"--passthrough"}),
+                         [](const auto& info) { return info.param.empty() ? "Served" : "KernelPassthrough"; });
+
+TEST_P(ChaosFsModes, PosixBehaviourMatchesNativeDirectory) {
+  ChaosMount cm("posix", GetParam());
   ASSERT_TRUE(cm.ready());
   std::string native = make_temp_dir("native");
   auto ref = run_command({std::string(TESTPROGS_DIR) + "/fs_posix_check", native}, 120s);
@@ -41,8 +51,8 @@ TEST(ChaosFsPassthrough, PosixBehaviourMatchesNativeDirectory) {
   EXPECT_EQ(differences, 0u);
 }
 
-TEST(ChaosFsPassthrough, FioVerifyBufferedAndDirect) {
-  ChaosMount cm("fio");
+TEST_P(ChaosFsModes, FioVerifyBufferedAndDirect) {
+  ChaosMount cm("fio", GetParam());
   ASSERT_TRUE(cm.ready());
   // Random writes then a verifying read pass (crc32c per block), two jobs at once.
   auto buffered = run_command({"fio", "--name=buffered", "--directory=" + cm.mnt(), "--size=48m",
@@ -65,8 +75,8 @@ TEST(ChaosFsPassthrough, FioVerifyBufferedAndDirect) {
   EXPECT_EQ(seq.exit_code, 0) << seq.out << seq.err;
 }
 
-TEST(ChaosFsPassthrough, EveryAcknowledgedWriteIsInTheBackingDirectory) {
-  ChaosMount cm("ack");
+TEST_P(ChaosFsModes, EveryAcknowledgedWriteIsInTheBackingDirectory) {
+  ChaosMount cm("ack", GetParam());
   ASSERT_TRUE(cm.ready());
   std::string expected;
   int fd = ::open(cm.m("log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
