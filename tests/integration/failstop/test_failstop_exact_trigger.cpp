@@ -82,6 +82,51 @@ std::vector<std::string> failstop(const std::string& mode, pid_t pid, const std:
   return argv;
 }
 
+// One `syschaos failstop` run against a workload: the steps every test goes through.
+class FailstopRun {
+ public:
+  FailstopRun(Workload& w, const std::vector<std::string>& argv) : w_(w), sc_(argv) {}
+  BackgroundProcess& syschaos() { return sc_; }
+
+  // Armed (its first "step" event), then the workload let go.
+  ::testing::AssertionResult start() {
+    if (!wait_event(w_.events, "step")) return ::testing::AssertionFailure() << "not armed: " << sc_.err();
+    w_.start();
+    return ::testing::AssertionSuccess();
+  }
+  // The same with syschaos stopped (SIGSTOP) over the hit: the kernel's stop of the workload
+  // is all that happens, and the test decides what syschaos goes through next.
+  ::testing::AssertionResult start_and_hold_with_syschaos_stopped() {
+    if (!wait_event(w_.events, "step")) return ::testing::AssertionFailure() << "not armed: " << sc_.err();
+    sc_.signal(SIGSTOP);
+    w_.start();
+    if (!eventually([&] { return process_state(w_.pid()) == 'T'; }, std::chrono::seconds(20)))
+      return ::testing::AssertionFailure() << "the kernel did not stop the workload: State " << process_state(w_.pid());
+    return ::testing::AssertionSuccess();
+  }
+  // The failure happened (its "fail" event).
+  ::testing::AssertionResult failed() {
+    if (wait_event(w_.events, "fail", 1, std::chrono::seconds(60))) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "no failure: " << sc_.err();
+  }
+
+ private:
+  Workload& w_;
+  BackgroundProcess sc_;
+};
+
+// Held right after its N-th call: N calls begun, N - 1 returned.
+void expect_held_at(const Counters& at, uint64_t n) {
+  EXPECT_EQ(at.begun(), n) << "calls begun by the workload";
+  EXPECT_EQ(at.returned(), n - 1) << "the workload ran on after its N-th call";
+}
+
+// Not left stopped: calls return again beyond n, and the state is not T.
+void expect_runs_again(const Workload& w, uint64_t n, const std::string& otherwise) {
+  EXPECT_TRUE(w.runs_past(n)) << otherwise;
+  EXPECT_NE(process_state(w.pid()), 'T');
+}
+
 bool cgroup_frozen(const std::string& v2_path) {
   std::string events = read_file("/sys/fs/cgroup/unified" + v2_path + "/cgroup.events");
   return events.find("frozen 1") != std::string::npos;
@@ -92,17 +137,15 @@ bool cgroup_frozen(const std::string& v2_path) {
 // and goes on after --for.
 void freeze_exactly_at(uint64_t n, const std::string& pace) {
   Workload w(pace);
-  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:" + std::to_string(n), w.events, {"--for", "3s"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();  // armed
-  w.start();
-  ASSERT_TRUE(wait_event(w.events, "fail", 1, std::chrono::seconds(60))) << sc.err();
+  FailstopRun run(w, failstop("freeze", w.pid(), "getppid:" + std::to_string(n), w.events, {"--for", "3s"}));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.failed());
   Counters at = w.now();
   auto fail = first_event(w.events, "fail");
   EXPECT_EQ(fail.value("count", 0ULL), n);
   EXPECT_EQ(fail.value("count_at_failure", 0ULL), n) << "calls counted between the hit and the freeze";
   EXPECT_EQ(fail.value("stopped_in_kernel", 0), 1);
-  EXPECT_EQ(at.begun(), n) << "calls begun by the workload";
-  EXPECT_EQ(at.returned(), n - 1) << "the workload ran on after its N-th call";
+  expect_held_at(at, n);
   // Frozen, not stopped: the kernel's SIGSTOP was followed by the freeze, then SIGCONT.
   EXPECT_TRUE(eventually([&] { return process_state(w.pid()) == 'S'; }, std::chrono::seconds(2)))
       << "State " << process_state(w.pid());
@@ -114,10 +157,9 @@ void freeze_exactly_at(uint64_t n, const std::string& pace) {
   EXPECT_EQ(count_events(w.events, "undo"), 0u) << "the machine is too slow for this test's 3 s freeze";
   EXPECT_EQ(later.begun(), n);
   EXPECT_EQ(later.returned(), n - 1);
-  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  EXPECT_EQ(run.syschaos().wait(), 0) << run.syschaos().err();
   // Thawed: the N-th call's return is seen, and the calls go on.
-  EXPECT_TRUE(w.runs_past(n));
-  EXPECT_NE(process_state(w.pid()), 'T');
+  expect_runs_again(w, n, "not thawed");
   EXPECT_EQ(v2_cgroup_of(w.pid()).find("syschaos-failstop-"), std::string::npos);
 }
 
@@ -133,30 +175,25 @@ void freeze_cgroup_exactly_at_300(const std::string& root, const std::string& fr
   std::string dir = root + "/syschaos-failstop-test-exact-" + std::to_string(::getpid());
   ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << dir;
   std::ofstream(dir + "/cgroup.procs") << w.pid();
-  BackgroundProcess sc({bin(), "failstop", "freeze", "--cgroup", dir, "--after-syscall", "getppid:300", "--for",
-                        "3s", "--events", w.events});
-  bool armed = wait_event(w.events, "step");
-  if (armed) {
-    w.start();
-    if (wait_event(w.events, "fail", 1, std::chrono::seconds(60))) {
-      Counters at = w.now();
-      EXPECT_EQ(at.begun(), 300u);
-      EXPECT_EQ(at.returned(), 299u);
-      EXPECT_TRUE(eventually([&] { return process_state(w.pid()) == frozen_state; }, std::chrono::seconds(2)))
-          << "State " << process_state(w.pid());
-      EXPECT_NE(read_file(dir + "/" + freezer_file).find(frozen_word), std::string::npos);
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
-      EXPECT_EQ(w.now().v, at.v) << "calls while frozen";
-      EXPECT_EQ(sc.wait(), 0) << sc.err();
-      EXPECT_TRUE(w.runs_past(300));
-      EXPECT_NE(process_state(w.pid()), 'T');
-    } else {
-      ADD_FAILURE() << "no failure: " << sc.err();
-    }
+  FailstopRun run(w, {bin(), "failstop", "freeze", "--cgroup", dir, "--after-syscall", "getppid:300", "--for", "3s",
+              "--events", w.events});
+  // No ASSERT before the cleanup below: the test's cgroup must go whatever happened.
+  if (auto started = run.start(); !started) {
+    ADD_FAILURE() << started.message();
+  } else if (auto failed = run.failed(); !failed) {
+    ADD_FAILURE() << failed.message();
   } else {
-    ADD_FAILURE() << "not armed: " << sc.err();
+    Counters at = w.now();
+    expect_held_at(at, 300);
+    EXPECT_TRUE(eventually([&] { return process_state(w.pid()) == frozen_state; }, std::chrono::seconds(2)))
+        << "State " << process_state(w.pid());
+    EXPECT_NE(read_file(dir + "/" + freezer_file).find(frozen_word), std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(w.now().v, at.v) << "calls while frozen";
+    EXPECT_EQ(run.syschaos().wait(), 0) << run.syschaos().err();
+    expect_runs_again(w, 300, "not thawed");
   }
-  sc.signal(SIGKILL);
+  run.syschaos().signal(SIGKILL);
   w.proc.reset();  // killed and reaped: the cgroup can go
   if (freezer_file == "freezer.state")
     std::ofstream(dir + "/freezer.state") << "THAWED";
@@ -174,26 +211,22 @@ TEST(FailstopExactTrigger, FreezeV1FreezerCgroupAtCall300) {
 
 TEST(FailstopExactTrigger, CrashAtCall300) {
   Workload w("paced");
-  BackgroundProcess sc(failstop("crash", w.pid(), "getppid:300", w.events, {"--for", "500ms"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  w.start();
+  FailstopRun run(w, failstop("crash", w.pid(), "getppid:300", w.events, {"--for", "500ms"}));
+  ASSERT_TRUE(run.start());
   EXPECT_EQ(w.proc->wait(std::chrono::seconds(30)), 128 + SIGKILL);
-  EXPECT_EQ(w.now().begun(), 300u);
-  EXPECT_EQ(w.now().returned(), 299u);
-  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  expect_held_at(w.now(), 300);
+  EXPECT_EQ(run.syschaos().wait(), 0) << run.syschaos().err();
 }
 
 TEST(FailstopExactTrigger, KillTermAtCall300TightLoop) {
   // The stop comes first, then SIGTERM, then SIGCONT: the pending SIGTERM is acted on
   // before the workload runs another instruction.
   Workload w("tight");
-  BackgroundProcess sc(failstop("kill", w.pid(), "getppid:300", w.events, {"--signal", "TERM"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  w.start();
+  FailstopRun run(w, failstop("kill", w.pid(), "getppid:300", w.events, {"--signal", "TERM"}));
+  ASSERT_TRUE(run.start());
   EXPECT_EQ(w.proc->wait(std::chrono::seconds(30)), 128 + SIGTERM);
-  EXPECT_EQ(w.now().begun(), 300u);
-  EXPECT_EQ(w.now().returned(), 299u);
-  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  expect_held_at(w.now(), 300);
+  EXPECT_EQ(run.syschaos().wait(), 0) << run.syschaos().err();
 }
 
 // A victim of two workers: two processes (the workload and the child it forked before
@@ -203,10 +236,9 @@ TEST(FailstopExactTrigger, KillTermAtCall300TightLoop) {
 void two_workers_stopped_at(const std::string& kind) {
   Workload w("paced", 2, kind);
   ASSERT_EQ(w.children.size(), kind == "processes" ? 1u : 0u);
-  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "3s"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  w.start();
-  ASSERT_TRUE(wait_event(w.events, "fail", 1, std::chrono::seconds(60))) << sc.err();
+  FailstopRun run(w, failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "3s"}));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.failed());
   Counters at = w.now();
   auto fail = first_event(w.events, "fail");
   EXPECT_EQ(fail.value("stopped_in_kernel", 0), kind == "processes" ? 2 : 1);
@@ -225,7 +257,7 @@ void two_workers_stopped_at(const std::string& kind) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   Counters later = w.now();
   EXPECT_EQ(later.v, at.v) << "a worker ran while frozen";
-  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  EXPECT_EQ(run.syschaos().wait(), 0) << run.syschaos().err();
   EXPECT_TRUE(w.runs_past(at.returned(0), 0));
   EXPECT_TRUE(w.runs_past(at.returned(1), 1));
 }
@@ -238,37 +270,31 @@ TEST(FailstopExactTrigger, TwoThreadsBothStopped) { two_workers_stopped_at("thre
 // SIGSTOP is all that happens — this also shows that the stop is the kernel's.
 TEST(FailstopExactTrigger, SigkillOfSyschaosAfterTheHitLeavesTargetRunning) {
   Workload w("paced");
-  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  sc.signal(SIGSTOP);
-  w.start();
-  ASSERT_TRUE(eventually([&] { return process_state(w.pid()) == 'T'; }, std::chrono::seconds(20)));
+  FailstopRun run(w, failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(run.start_and_hold_with_syschaos_stopped());
   Counters at = w.now();
-  EXPECT_EQ(at.begun(), 300u);
-  EXPECT_EQ(at.returned(), 299u);
+  expect_held_at(at, 300);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(w.now().v, at.v) << "stopped, yet calling";
   EXPECT_EQ(count_events(w.events, "fail"), 0u);
-  sc.signal(SIGKILL);
-  EXPECT_EQ(sc.wait(), 128 + SIGKILL);
-  EXPECT_TRUE(w.runs_past(300)) << "left stopped after syschaos died";
-  EXPECT_NE(process_state(w.pid()), 'T');
+  run.syschaos().signal(SIGKILL);
+  EXPECT_EQ(run.syschaos().wait(), 128 + SIGKILL);
+  expect_runs_again(w, 300, "left stopped after syschaos died");
 }
 
 // A call that waits: the stop interrupts the 300th sleep before it waits, and the kernel
 // restarts it after the freeze (restart_syscall): the workload never sees EINTR.
 TEST(FailstopExactTrigger, WaitingCallIsRestartedNotFailed) {
   Workload w("paced");
-  BackgroundProcess sc(failstop("freeze", w.pid(), "clock_nanosleep:300", w.events, {"--for", "2s"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  w.start();
-  ASSERT_TRUE(wait_event(w.events, "fail", 1, std::chrono::seconds(60))) << sc.err();
+  FailstopRun run(w, failstop("freeze", w.pid(), "clock_nanosleep:300", w.events, {"--for", "2s"}));
+  ASSERT_TRUE(run.start());
+  ASSERT_TRUE(run.failed());
   Counters at = w.now();
   EXPECT_EQ(first_event(w.events, "fail").value("count_at_failure", 0ULL), 300u);
   // Each iteration is getppid then the sleep: held in its 300th sleep.
   EXPECT_EQ(at.begun(), 300u);
   EXPECT_EQ(at.returned(), 300u);
-  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  EXPECT_EQ(run.syschaos().wait(), 0) << run.syschaos().err();
   EXPECT_TRUE(w.runs_past(300));
   EXPECT_EQ(w.now().interrupted_sleeps(), 0u) << "a sleep failed with EINTR after the stop";
 }
@@ -278,63 +304,54 @@ TEST(FailstopExactTrigger, WaitingCallIsRestartedNotFailed) {
 // it sees the stop request before the hit.
 TEST(FailstopExactTrigger, InterruptedBeforeTheFailureContinuesTarget) {
   Workload w("paced");
-  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  sc.signal(SIGSTOP);
-  w.start();
-  ASSERT_TRUE(eventually([&] { return process_state(w.pid()) == 'T'; }, std::chrono::seconds(20)));
-  sc.signal(SIGINT);
-  sc.signal(SIGCONT);
-  EXPECT_EQ(sc.wait(), 0) << sc.err();
+  FailstopRun run(w, failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(run.start_and_hold_with_syschaos_stopped());
+  run.syschaos().signal(SIGINT);
+  run.syschaos().signal(SIGCONT);
+  EXPECT_EQ(run.syschaos().wait(), 0) << run.syschaos().err();
   EXPECT_EQ(count_events(w.events, "fail"), 0u);
   EXPECT_EQ(first_event(w.events, "end").value("reason", ""), "signal");
-  EXPECT_TRUE(w.runs_past(300)) << "left stopped by an interrupted run";
-  EXPECT_NE(process_state(w.pid()), 'T');
+  expect_runs_again(w, 300, "left stopped by an interrupted run");
 }
 
 // Both syschaos and its guard SIGKILLed after the hit: the target stays stopped until
 // `syschaos failstop restore` (or the next failstop run) continues it.
 TEST(FailstopExactTrigger, RestoreContinuesWhenGuardIsKilledToo) {
   Workload w("paced");
-  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  std::string err = sc.err();
+  FailstopRun run(w, failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(run.start_and_hold_with_syschaos_stopped());
+  // Armed, so the guard's pid is on syschaos's stderr.
+  std::string err = run.syschaos().err();
   size_t at = err.find("guard pid ");
   ASSERT_NE(at, std::string::npos) << err;
   pid_t guard = std::atoi(err.c_str() + at + 10);
   ASSERT_GT(guard, 1);
-  sc.signal(SIGSTOP);
-  w.start();
-  ASSERT_TRUE(eventually([&] { return process_state(w.pid()) == 'T'; }, std::chrono::seconds(20)));
   ::kill(guard, SIGKILL);
-  sc.signal(SIGKILL);
-  EXPECT_EQ(sc.wait(), 128 + SIGKILL);
+  run.syschaos().signal(SIGKILL);
+  EXPECT_EQ(run.syschaos().wait(), 128 + SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(process_state(w.pid()), 'T') << "continued by whom?";
   EXPECT_EQ(w.now().returned(), 299u);
   auto r = run_command({bin(), "failstop", "restore"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("continued 1 process(es) stopped by its syscall trigger"), std::string::npos) << r.out;
-  EXPECT_TRUE(w.runs_past(300)) << "still stopped after failstop restore";
-  EXPECT_NE(process_state(w.pid()), 'T');
+  expect_runs_again(w, 300, "still stopped after failstop restore");
 }
 
 // The same without stopping syschaos: SIGKILL as soon as the workload has begun its N-th
 // call, while syschaos is freezing it (or has just done so).
 TEST(FailstopExactTrigger, SigkillOfSyschaosRightAfterTheHitLeavesTargetRunning) {
   Workload w("paced");
-  BackgroundProcess sc(failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
-  ASSERT_TRUE(wait_event(w.events, "step")) << sc.err();
-  w.start();
+  FailstopRun run(w, failstop("freeze", w.pid(), "getppid:300", w.events, {"--for", "10s"}));
+  ASSERT_TRUE(run.start());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (w.now().begun() < 300 && std::chrono::steady_clock::now() < deadline) {
   }
   uint64_t at_kill = w.now().begun();
-  sc.signal(SIGKILL);
-  EXPECT_EQ(sc.wait(), 128 + SIGKILL);
+  run.syschaos().signal(SIGKILL);
+  EXPECT_EQ(run.syschaos().wait(), 128 + SIGKILL);
   EXPECT_EQ(at_kill, 300u) << "not held at its 300th call";
-  EXPECT_TRUE(w.runs_past(300)) << "left stopped or frozen after syschaos died";
-  EXPECT_NE(process_state(w.pid()), 'T');
+  expect_runs_again(w, 300, "left stopped or frozen after syschaos died");
   EXPECT_EQ(v2_cgroup_of(w.pid()).find("syschaos-failstop-"), std::string::npos);
 }
 

@@ -110,6 +110,21 @@ std::vector<int> map_mounts(pid_t pid) {
   return ids;
 }
 
+// repoint_process, with what it did on stderr under `label` ("there", "back"): the one line
+// to read when a later expectation fails.
+Result<RepointOutcome> repoint_logged(const char* label, pid_t pid, const RepointSpec& spec) {
+  auto out = repoint_process(pid, spec);
+  if (out) std::fprintf(stderr, "%s: %s\n", label, describe(*out).c_str());
+  return out;
+}
+
+// After the moves: the program never saw a wrong byte, offset or errno ("ERROR" lines), and
+// no tracer is left attached.
+void expect_unharmed(pid_t pid, const std::string& out) {
+  EXPECT_EQ(out.find("ERROR"), std::string::npos) << out;
+  EXPECT_EQ(syschaos::testing::tracer_pid(pid), 0);
+}
+
 class VolumeFixture : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -165,9 +180,8 @@ TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsW
   EXPECT_EQ(fd_mount(holder.pid(), fds[0]), *orig);
   EXPECT_TRUE(holds_files_on(holder.pid(), RepointSpec{*orig, dir_, false}));
 
-  auto moved = repoint_process(holder.pid(), RepointSpec{*orig, dir_, false});
+  auto moved = repoint_logged("there", holder.pid(), RepointSpec{*orig, dir_, false});
   ASSERT_TRUE(moved) << moved.error().message();
-  std::fprintf(stderr, "there: %s\n", describe(*moved).c_str());
   EXPECT_TRUE(moved->stopped);
   EXPECT_EQ(moved->threads, 2u);
   EXPECT_EQ(moved->fds, 3);  // data.txt, log.txt, the directory
@@ -191,9 +205,8 @@ TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsW
   // Recovery: remove the top mount lazily, then move everything back.
   ASSERT_TRUE(detach_mount(dir_));
   EXPECT_EQ(*mount_id_of(dir_), *orig);
-  auto back = repoint_process(holder.pid(), RepointSpec{*top, dir_, true});
+  auto back = repoint_logged("back", holder.pid(), RepointSpec{*top, dir_, true});
   ASSERT_TRUE(back) << back.error().message();
-  std::fprintf(stderr, "back: %s\n", describe(*back).c_str());
   EXPECT_EQ(back->fds, 3);
   EXPECT_TRUE(back->cwd);
   EXPECT_EQ(back->mappings, 1);
@@ -206,8 +219,7 @@ TEST_P(ContainerRepoint, MovesFdsCwdAndMappingsThereAndBackWhileTheProcessKeepsW
   ASSERT_TRUE(eventually([&] { return holder.out().find("got again") != std::string::npos; }, std::chrono::seconds(5)));
   r = holder.rounds();
   ASSERT_TRUE(eventually([&] { return holder.rounds() >= r + 10; }, std::chrono::seconds(5)));
-  EXPECT_EQ(holder.out().find("ERROR"), std::string::npos) << holder.out();
-  EXPECT_EQ(syschaos::testing::tracer_pid(holder.pid()), 0);
+  expect_unharmed(holder.pid(), holder.out());
   // Nothing on the removed mount any more.
   EXPECT_FALSE(holds_files_on(holder.pid(), RepointSpec{*top, dir_, true}));
 }
@@ -241,9 +253,8 @@ TEST_F(ContainerRepointBusy, ABusyProcessIsCaughtAtItsNextSystemCall) {
   ASSERT_TRUE(tree);
   ASSERT_TRUE(attach_mount(*tree, dir_));
   auto top = mount_id_of(dir_);
-  auto moved = repoint_process(child, RepointSpec{*orig, dir_, false});
+  auto moved = repoint_logged("busy", child, RepointSpec{*orig, dir_, false});
   ASSERT_TRUE(moved) << moved.error().message();
-  std::fprintf(stderr, "busy: %s\n", describe(*moved).c_str());
   EXPECT_EQ(moved->executor_mode, "waited-for-syscall");
   EXPECT_TRUE(moved->cwd);
   EXPECT_EQ(*mount_id_of(fmt::format("/proc/{}/cwd", child)), *top);
@@ -427,6 +438,14 @@ class ThreadCwdRepoint : public VolumeFixture, public ::testing::WithParamInterf
     auto id = mount_id_of(fmt::format("/proc/{}/task/{}/cwd", pid, tid));
     return id ? *id : -1;
   }
+  // Moved back: `calls` more of the worker's opens succeed on the volume, and none reaches
+  // ChaosFS any more (its counter of failed calls stands still).
+  void expect_off_chaos_fs(const ThreadCwdProgram& prog, const InProcessChaosFs& chaos, long calls) {
+    uint64_t failed_at_restore = chaos.failed();
+    long ok1 = prog.counts().first;
+    ASSERT_TRUE(eventually([&] { return prog.counts().first >= ok1 + calls; }, std::chrono::seconds(5))) << prog.out();
+    EXPECT_EQ(chaos.failed(), failed_at_restore);
+  }
 };
 
 TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
@@ -461,9 +480,8 @@ TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
   EXPECT_TRUE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
   EXPECT_EQ(repoint_refusal(prog.pid(), RepointSpec{*orig, dir_, false}), std::nullopt);
 
-  auto moved = repoint_process(prog.pid(), RepointSpec{*orig, dir_, false});
+  auto moved = repoint_logged("there", prog.pid(), RepointSpec{*orig, dir_, false});
   ASSERT_TRUE(moved) << moved.error().message();
-  std::fprintf(stderr, "there: %s\n", describe(*moved).c_str());
   EXPECT_EQ(moved->threads, 2u);
   EXPECT_EQ(moved->thread_cwds, 1);
   EXPECT_EQ(moved->cwd, main_in_volume);
@@ -479,22 +497,15 @@ TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
 
   // Recovery, rule still armed: ChaosFS off the volume, every thread moved back.
   ASSERT_TRUE(detach_mount(dir_));
-  auto back = repoint_process(prog.pid(), RepointSpec{*top, dir_, true});
+  auto back = repoint_logged("back", prog.pid(), RepointSpec{*top, dir_, true});
   ASSERT_TRUE(back) << back.error().message();
-  std::fprintf(stderr, "back: %s\n", describe(*back).c_str());
   EXPECT_EQ(back->thread_cwds, 1);
   EXPECT_EQ(back->cwd, main_in_volume);
   EXPECT_TRUE(back->left.empty()) << describe(*back);
   EXPECT_EQ(cwd_mount(prog.pid(), worker), *orig);
   EXPECT_FALSE(holds_files_on(prog.pid(), RepointSpec{*top, dir_, true}));
-  // From now on nothing reaches ChaosFS: its counter stands still while the worker's opens
-  // succeed on the volume again.
-  uint64_t failed_at_restore = chaos.failed();
-  long ok1 = prog.counts().first;
-  ASSERT_TRUE(eventually([&] { return prog.counts().first >= ok1 + 60; }, std::chrono::seconds(5))) << prog.out();
-  EXPECT_EQ(chaos.failed(), failed_at_restore);
-  EXPECT_EQ(prog.out().find("ERROR"), std::string::npos) << prog.out();
-  EXPECT_EQ(syschaos::testing::tracer_pid(prog.pid()), 0);
+  ASSERT_NO_FATAL_FAILURE(expect_off_chaos_fs(prog, chaos, 60));
+  expect_unharmed(prog.pid(), prog.out());
 }
 
 // A worker with an fd table of its own as well (unshare(CLONE_FILES), or cloned without
@@ -538,38 +549,32 @@ TEST_P(ThreadFilesRepoint, AThreadsOwnFdTableIsMovedToChaosFsAndBack) {
   ASSERT_TRUE(top);
   EXPECT_TRUE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
 
-  auto moved = repoint_process(prog.pid(), RepointSpec{*orig, dir_, false});
+  // Both ways the same: the worker's table and cwd moved, its held fd now on `mount`.
+  auto expect_worker_moved = [&](const RepointOutcome& o, int mount) {
+    // held.txt, and maybe probe.txt if the worker was caught between its open and close.
+    EXPECT_GE(o.fds, 1);
+    EXPECT_LE(o.fds, 2);
+    EXPECT_EQ(o.thread_cwds, 1);
+    EXPECT_TRUE(o.left.empty()) << describe(o);
+    EXPECT_EQ(*mount_id_of(fd_link), mount);
+  };
+  auto moved = repoint_logged("there", prog.pid(), RepointSpec{*orig, dir_, false});
   ASSERT_TRUE(moved) << moved.error().message();
-  std::fprintf(stderr, "there: %s\n", describe(*moved).c_str());
-  // held.txt, and maybe probe.txt if the worker was caught between its open and close.
-  EXPECT_GE(moved->fds, 1);
-  EXPECT_LE(moved->fds, 2);
-  EXPECT_EQ(moved->thread_cwds, 1);
-  EXPECT_TRUE(moved->left.empty()) << describe(*moved);
-  EXPECT_EQ(*mount_id_of(fd_link), *top);
+  expect_worker_moved(*moved, *top);
   EXPECT_FALSE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
   // Its reads of the held fd now reach ChaosFS and fail as the rule says.
   ASSERT_TRUE(eventually([&] { return prog.held_eio() >= 10; }, std::chrono::seconds(5))) << prog.out();
 
   ASSERT_TRUE(detach_mount(dir_));
-  auto back = repoint_process(prog.pid(), RepointSpec{*top, dir_, true});
+  auto back = repoint_logged("back", prog.pid(), RepointSpec{*top, dir_, true});
   ASSERT_TRUE(back) << back.error().message();
-  std::fprintf(stderr, "back: %s\n", describe(*back).c_str());
-  EXPECT_GE(back->fds, 1);
-  EXPECT_LE(back->fds, 2);
-  EXPECT_EQ(back->thread_cwds, 1);
-  EXPECT_TRUE(back->left.empty()) << describe(*back);
-  EXPECT_EQ(*mount_id_of(fd_link), *orig);
-  uint64_t failed_at_restore = chaos.failed();
-  long ok1 = prog.counts().first;
+  expect_worker_moved(*back, *orig);
   long heio1 = prog.held_eio();
-  ASSERT_TRUE(eventually([&] { return prog.counts().first >= ok1 + 60; }, std::chrono::seconds(5))) << prog.out();
-  EXPECT_EQ(chaos.failed(), failed_at_restore);
+  ASSERT_NO_FATAL_FAILURE(expect_off_chaos_fs(prog, chaos, 60));
   // At most the line printed before the move back can still add EIOs.
   EXPECT_LE(prog.held_eio(), heio1 + 20);
   // Every byte read after the moves followed the previous one (offset carried over).
-  EXPECT_EQ(prog.out().find("ERROR"), std::string::npos) << prog.out();
-  EXPECT_EQ(syschaos::testing::tracer_pid(prog.pid()), 0);
+  expect_unharmed(prog.pid(), prog.out());
 }
 
 // The main thread computes (no system call in progress): the worker, asleep in a call, is the
@@ -598,12 +603,11 @@ TEST_F(ThreadCwdRepoint, TheMainThreadCaughtComputingIsMovedByTheWorkersInstruct
       std::this_thread::sleep_for(std::chrono::milliseconds(3));
       continue;
     }
-    auto r = repoint_process(prog.pid(), RepointSpec{*orig, dir_, false});
+    auto r = repoint_logged("there", prog.pid(), RepointSpec{*orig, dir_, false});
     ASSERT_TRUE(r) << r.error().message();
     moved = *r;
   }
   ASSERT_TRUE(moved) << "the main thread was never seen running";
-  std::fprintf(stderr, "there: %s\n", describe(*moved).c_str());
   EXPECT_EQ(moved->executor_mode, "in-syscall");
   EXPECT_TRUE(moved->cwd);
   EXPECT_EQ(moved->thread_cwds, 1);
@@ -612,7 +616,7 @@ TEST_F(ThreadCwdRepoint, TheMainThreadCaughtComputingIsMovedByTheWorkersInstruct
   EXPECT_EQ(cwd_mount(prog.pid(), worker), *top);
   ASSERT_TRUE(eventually([&] { return prog.counts().second >= 10; }, std::chrono::seconds(5))) << prog.out();
   ASSERT_TRUE(detach_mount(dir_));
-  auto back = repoint_process(prog.pid(), RepointSpec{*top, dir_, true});
+  auto back = repoint_logged("back", prog.pid(), RepointSpec{*top, dir_, true});
   ASSERT_TRUE(back) << back.error().message();
   EXPECT_TRUE(back->cwd);
   EXPECT_EQ(back->thread_cwds, 1);
@@ -621,9 +625,8 @@ TEST_F(ThreadCwdRepoint, TheMainThreadCaughtComputingIsMovedByTheWorkersInstruct
   ASSERT_TRUE(eventually([&] { return prog.counts().first >= ok1 + 40; }, std::chrono::seconds(5))) << prog.out();
   // The main thread's stat("top.txt") relative to its cwd never failed, before, during or
   // after; its computation went on (a wrong register would have crashed it).
-  EXPECT_EQ(prog.out().find("ERROR"), std::string::npos) << prog.out();
+  expect_unharmed(prog.pid(), prog.out());
   EXPECT_EQ(::kill(prog.pid(), 0), 0);
-  EXPECT_EQ(syschaos::testing::tracer_pid(prog.pid()), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(OwnFdTable, ThreadFilesRepoint, ::testing::Combine(::testing::Values(false), ::testing::Bool()),
