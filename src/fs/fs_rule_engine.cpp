@@ -6,21 +6,8 @@
 
 namespace syschaos::fs {
 
-namespace {
-
-// Each worker thread draws mistake positions from its own generator: no lock on the data
-// path. Seeded from the engine seed and a per-thread counter so a run is reproducible for a
-// given thread interleaving.
-Rng& thread_rng(uint64_t seed) {
-  static std::atomic<uint64_t> next_thread{1};
-  thread_local Rng rng(Rng::mix(seed ^ (next_thread.fetch_add(1) * 0x9e3779b97f4a7c15ULL)));
-  return rng;
-}
-
-}  // namespace
-
 InstalledRule::InstalledRule(FsFaultRule r, uint64_t seed)
-    : rule(std::move(r)), installed(std::chrono::steady_clock::now()), rng(seed) {
+    : rule(std::move(r)), installed(std::chrono::steady_clock::now()), rng(seed), seed(seed) {
   methods = rule.effective_methods();
   for (const auto& e : rule.errnos) errno_weight_total += e.weight;
 }
@@ -207,9 +194,13 @@ FsDecision FsRuleEngine::decide(FsMethod m, const PathFn& path_fn) const {
 
 bool FsRuleEngine::corrupt(const FsDecision& d, char* data, size_t size) const {
   if (size == 0 || d.mistakes.empty()) return false;
-  Rng& rng = thread_rng(seed_);
   for (size_t k = 0; k < d.mistakes.size(); ++k) {
     const auto& m = d.mistakes[k];
+    // Where the N-th corruption of a rule falls depends only on the rule's seed and N (not
+    // on which worker thread serves it): with --seed, the same requests in the same order
+    // are corrupted at the same places. No lock on the data path: N is the counter.
+    uint64_t nth = d.mistake_rules[k]->counters.corrupted.fetch_add(1, std::memory_order_relaxed);
+    Rng rng(Rng::mix(d.mistake_rules[k]->seed ^ ((nth + 1) * 0x9e3779b97f4a7c15ULL)));
     uint64_t occurrences = 1 + rng.below(m.max_occurrences);
     for (uint64_t i = 0; i < occurrences; ++i) {
       uint64_t len = 1 + rng.below(std::min<uint64_t>(m.max_length, size));
@@ -220,7 +211,6 @@ bool FsRuleEngine::corrupt(const FsDecision& d, char* data, size_t size) const {
         for (uint64_t b = 0; b < len; ++b) data[pos + b] = static_cast<char>(rng.below(256));
       }
     }
-    d.mistake_rules[k]->counters.corrupted.fetch_add(1, std::memory_order_relaxed);
   }
   return true;
 }

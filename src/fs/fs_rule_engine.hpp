@@ -30,6 +30,7 @@ struct InstalledRule {
   uint32_t errno_weight_total = 0;
   mutable std::mutex rng_mu;
   mutable Rng rng;
+  uint64_t seed;  // the rule's own: also where its mistakes fall (FsRuleEngine::corrupt)
   struct Counters {
     std::atomic<uint64_t> matched{0}, fired{0}, delayed{0}, failed{0}, attr_overridden{0},
         corrupted{0};

@@ -244,6 +244,30 @@ TEST(FsRuleEngine, MistakesStayWithinTheirBounds) {
   EXPECT_EQ(e.status()[0].counters.corrupted, 200u);
 }
 
+// The N-th corruption of a rule falls at the same places for the same seed, whichever
+// thread makes it; another seed puts it elsewhere.
+TEST(FsRuleEngine, MistakePositionsFollowTheSeedNotTheThread) {
+  auto corrupted_buffers = [](uint64_t seed, bool other_threads) {
+    FsRuleEngine e(seed);
+    FsFaultRule r;
+    r.mistake = FsMistake{FsMistake::Filling::kRandom, 3, 64};
+    e.set_rules({r});
+    std::vector<std::string> out;
+    for (int i = 0; i < 20; ++i) {
+      auto d = e.decide(FsMethod::kRead, [] { return std::string("/"); });
+      std::string buf(4096, 'x');
+      auto work = [&] { e.corrupt(d, buf.data(), buf.size()); };
+      if (other_threads) std::thread(work).join();  // a new thread each time
+      else work();
+      out.push_back(buf);
+    }
+    return out;
+  };
+  auto a = corrupted_buffers(11, false);
+  EXPECT_EQ(a, corrupted_buffers(11, true));
+  EXPECT_NE(a, corrupted_buffers(12, false));
+}
+
 TEST(DelayedReplyQueue, RunsInDeadlineOrderWithoutBlockingTheCaller) {
   std::vector<int> order;
   std::mutex mu;
