@@ -169,8 +169,10 @@ Result<UnmountGuardian> start_unmount_guardian(const std::string& abs_mountpoint
     // inherited by another process): statfs then waits in the kernel like any access to the
     // mount until that fd closes, and the abort wakes it with ECONNABORTED; or it answers,
     // if that process serves the mount. So: poll with backoff for up to a minute, unmount
-    // (lazily: a busy mount cannot refuse that) on ENOTCONN, stop early once there is no FUSE
-    // mount there any more (recovered by `fs recover` or a new mount), retry a failed umount2.
+    // (lazily: a busy mount cannot refuse that) on ENOTCONN, retry a failed umount2, stop
+    // early once there is no FUSE mount there any more (`fs recover` was faster). A live
+    // mount found there (served by that other process, or a new `fs mount` that replaced
+    // the dead one) answers statfs and is never unmounted.
     constexpr long kPatienceMs = 60'000;
     long waited_ms = 0;
     long step_ms = 10;
