@@ -13,6 +13,9 @@
 #   rand-write  4 KiB random writes (psync, 1 job)
 #   create / stat / unlink   fio's filecreate, filestat and filedelete engines on NFILES
 #               small files (metadata operations per second)
+# ChaosFS runs twice side by side: as it serves files by default, and with --passthrough (kernel
+# FUSE passthrough for files no rule touches, docs/CHAOSFS.md), whose files then never reach
+# ChaosFS for reads and writes.
 # Then the latency test from the Chaos Mesh slides: 50% of reads delayed 10 ms, 4 KiB random
 # reads by 8 jobs: the measured mean latency, which is ~5 ms when a delayed request does not
 # hold a FUSE worker thread.
@@ -41,18 +44,22 @@ for t in fio bindfs python3 fusermount3; do command -v $t >/dev/null || die "mis
 
 data=$WORKDIR/data
 mnt_chaos=$WORKDIR/chaosfs
+mnt_pt=$WORKDIR/chaosfs-passthrough
 mnt_bind=$WORKDIR/bindfs
 chaos_pid=
+pt_pid=
 cleanup() {
   [[ -n $chaos_pid ]] && kill -TERM "$chaos_pid" 2>/dev/null && wait "$chaos_pid" 2>/dev/null || true
+  [[ -n $pt_pid ]] && kill -TERM "$pt_pid" 2>/dev/null && wait "$pt_pid" 2>/dev/null || true
   mountpoint -q "$mnt_bind" && fusermount3 -u "$mnt_bind" || true
   mountpoint -q "$mnt_chaos" && umount -l "$mnt_chaos" || true
+  mountpoint -q "$mnt_pt" && umount -l "$mnt_pt" || true
   rm -rf "$WORKDIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 rm -rf "$WORKDIR"
-mkdir -p "$data" "$mnt_chaos" "$mnt_bind"
+mkdir -p "$data" "$mnt_chaos" "$mnt_pt" "$mnt_bind"
 
 mount_chaos() {  # [faults file]
   local extra=()
@@ -64,6 +71,12 @@ mount_chaos() {  # [faults file]
   die "ChaosFS did not mount: $(cat "$WORKDIR/chaosfs.log")"
 }
 umount_chaos() { kill -TERM "$chaos_pid"; wait "$chaos_pid" || true; chaos_pid=; }
+mount_passthrough() {
+  "$SYSCHAOS" fs mount --backing "$data" --mountpoint "$mnt_pt" --passthrough 2>"$WORKDIR/chaosfs-pt.log" &
+  pt_pid=$!
+  for _ in $(seq 100); do mountpoint -q "$mnt_pt" && return 0; sleep 0.1; done
+  die "ChaosFS --passthrough did not mount: $(cat "$WORKDIR/chaosfs-pt.log")"
+}
 
 # fio in JSON; prints one number: MiB/s (bw) or IOPS, of reads or writes.
 fio_value() {  # what(bw|iops) dir(read|write) fio-args...
@@ -134,15 +147,16 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1
 # test runs REPEAT rounds, the three configurations back to back in a rotating order, so
 # the machine's drift (other work on a shared VM) hits them alike. The median is reported.
 mount_chaos
+mount_passthrough
 bindfs "$data" "$mnt_bind"
-declare -A dirs=([native]=$data [chaosfs]=$mnt_chaos [bindfs]=$mnt_bind)
-configs=(native chaosfs bindfs)
+declare -A dirs=([native]=$data [chaosfs]=$mnt_chaos [passthrough]=$mnt_pt [bindfs]=$mnt_bind)
+configs=(native chaosfs passthrough bindfs)
 tests=(seqread_cold seqread_warm seqwrite randread randwrite create stat unlink)
 declare -A R ALL
 for t in "${tests[@]}"; do
   for round in $(seq "$REPEAT"); do
-    for k in 0 1 2; do
-      c=${configs[$(( (k + round) % 3 ))]}
+    for k in 0 1 2 3; do
+      c=${configs[$(( (k + round) % 4 ))]}
       v=$(measure "$t" "${dirs[$c]}")
       log "$t round $round $c: $v"
       ALL[$c,$t]="${ALL[$c,$t]:-} $v"
@@ -155,6 +169,9 @@ for t in "${tests[@]}"; do
 done
 fusermount3 -u "$mnt_bind"
 umount_chaos
+kill -TERM "$pt_pid"; wait "$pt_pid" || true; pt_pid=
+grep -q 'offers no FUSE passthrough\|passthrough refused' "$WORKDIR/chaosfs-pt.log" &&
+  log "note: $(grep -m1 passthrough "$WORKDIR/chaosfs-pt.log")"
 
 # 50% of reads delayed 10 ms.
 cat > "$WORKDIR/half-delay.yaml" <<'EOF'
@@ -186,18 +203,23 @@ ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2])
   echo "fio $(fio --version), bindfs $(bindfs --version 2>&1 | head -1 | awk '{print $2}') (defaults),"
   echo "median of $REPEAT interleaved rounds per test (all rounds: see the log lines on stderr)."
   echo
-  echo "| test | unit | native | ChaosFS | bindfs | ChaosFS/native | ChaosFS/bindfs |"
-  echo "|---|---|---:|---:|---:|---:|---:|"
+  echo "ChaosFS: files served by ChaosFS (the default); ChaosFS-pt: \`--passthrough\` (no rules, so"
+  echo "every file in kernel passthrough)."
+  echo
+  echo "| test | unit | native | ChaosFS | ChaosFS-pt | bindfs | ChaosFS/native | ChaosFS/bindfs | ChaosFS-pt/native | ChaosFS-pt/bindfs |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for t in seqread_cold:MiB/s seqread_warm:MiB/s seqwrite:MiB/s randread:IOPS randwrite:IOPS \
            create:files/s stat:files/s unlink:files/s; do
     k=${t%%:*} u=${t#*:}
-    echo "| $k | $u | ${R[native,$k]} | ${R[chaosfs,$k]} | ${R[bindfs,$k]} | $(ratio "${R[chaosfs,$k]}" "${R[native,$k]}") | $(ratio "${R[chaosfs,$k]}" "${R[bindfs,$k]}") |"
+    echo "| $k | $u | ${R[native,$k]} | ${R[chaosfs,$k]} | ${R[passthrough,$k]} | ${R[bindfs,$k]} |" \
+         "$(ratio "${R[chaosfs,$k]}" "${R[native,$k]}") | $(ratio "${R[chaosfs,$k]}" "${R[bindfs,$k]}") |" \
+         "$(ratio "${R[passthrough,$k]}" "${R[native,$k]}") | $(ratio "${R[passthrough,$k]}" "${R[bindfs,$k]}") |"
   done
   echo
-  echo "All rounds (native / ChaosFS / bindfs):"
+  echo "All rounds (native / ChaosFS / ChaosFS-pt / bindfs):"
   echo
   for t in "${tests[@]}"; do
-    echo "- $t:${ALL[native,$t]} /${ALL[chaosfs,$t]} /${ALL[bindfs,$t]}"
+    echo "- $t:${ALL[native,$t]} /${ALL[chaosfs,$t]} /${ALL[passthrough,$t]} /${ALL[bindfs,$t]}"
   done
   echo
   echo "## 50% of reads delayed 10 ms"
