@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -83,13 +84,13 @@ Result<std::optional<ContainerInjectionState>> read_state(const std::string& jso
 std::vector<std::string> state_files_of(const std::string& container_id) {
   std::vector<std::string> out;
   std::string prefix = container_id.substr(0, 12) + "-";
-  DIR* d = ::opendir(kContainerStateDir);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(kContainerStateDir), ::closedir);
   if (!d) return out;
-  while (auto* e = ::readdir(d)) {
+  // Only finished files: a temporary of write_file_atomically ends in .json.tmp.PID.
+  while (auto* e = ::readdir(d.get())) {
     std::string n = e->d_name;
     if (n.starts_with(prefix) && n.ends_with(".json")) out.push_back(std::string(kContainerStateDir) + "/" + n);
   }
-  ::closedir(d);
   return out;
 }
 
