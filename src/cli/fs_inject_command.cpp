@@ -64,8 +64,10 @@ Result<fs::ContainerRef> find_container(const std::string& name) {
 }
 
 // Waits for the supervisor and returns its exit code; on a second Ctrl-C says it is still
-// recovering (killing it now would leave the volume half moved).
-int wait_supervisor(pid_t child, int sigfd) {
+// recovering (killing it now would leave the volume half moved). A supervisor that has
+// recovered but keeps serving files left on its detached ChaosFS (lock holders) says so on
+// done_fd ('l': recovered, 'f': failed) and is not waited for.
+int wait_supervisor(pid_t child, int sigfd, int done_fd) {
   for (;;) {
     int status = 0;
     pid_t r = ::waitpid(child, &status, WNOHANG);
@@ -73,10 +75,15 @@ int wait_supervisor(pid_t child, int sigfd) {
       if (WIFEXITED(status)) return WEXITSTATUS(status);
       return -WTERMSIG(status);
     }
-    pollfd p{sigfd, POLLIN, 0};
-    if (::poll(&p, 1, 100) > 0) {
+    pollfd p[2] = {{sigfd, POLLIN, 0}, {done_fd, POLLIN, 0}};
+    if (::poll(p, 2, 100) > 0) {
+      if (p[1].revents) {
+        char b = 0;
+        if (::read(done_fd, &b, 1) == 1 && (b == 'l' || b == 'f')) return b == 'l' ? 0 : 1;
+        done_fd = -1;  // EOF: it exits, waitpid tells
+      }
       signalfd_siginfo si{};
-      if (::read(sigfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGCHLD)
+      if (p[0].revents && ::read(sigfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGCHLD)
         std::fprintf(stderr, "syschaos: still recovering the volume, please wait\n");
     }
   }
@@ -183,8 +190,10 @@ int run_fs_inject(const FsInjectOptions& o) {
     pollfd p[2] = {{ready_r.get(), POLLIN, 0}, {sigfd.get(), POLLIN, 0}};
     if (::poll(p, 2, -1) < 0 && errno != EINTR) break;
     if (p[0].revents) {
-      char b;
+      char b = 0;
       ready = ::read(ready_r.get(), &b, 1) == 1;
+      // 'f': it failed, undid the injection and lingers for files left on ChaosFS.
+      if (ready && b == 'f') return kExitFailure;
       break;
     }
     if (p[1].revents) {
@@ -195,7 +204,7 @@ int run_fs_inject(const FsInjectOptions& o) {
   if (!ready) {
     char s = 's';
     (void)!::write(stop_w.get(), &s, 1);
-    int code = wait_supervisor(child, sigfd.get());
+    int code = wait_supervisor(child, sigfd.get(), ready_r.get());
     return code == 0 ? kExitFailure : (code > 0 ? code : kExitFailure);
   }
   if (!o.quiet)
@@ -242,7 +251,7 @@ int run_fs_inject(const FsInjectOptions& o) {
   }
   char s = 's';
   (void)!::write(stop_w.get(), &s, 1);
-  int code = wait_supervisor(child, sigfd.get());
+  int code = wait_supervisor(child, sigfd.get(), ready_r.get());
   if (code < 0) {
     std::fprintf(stderr, "syschaos: the supervisor was killed by %s while recovering; recovering here\n",
                  strsignal(-code));

@@ -1,6 +1,8 @@
 #include "fs/container_injection.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -9,6 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <fmt/ranges.h>
 
 #include <atomic>
 #include <cstdio>
@@ -21,6 +25,7 @@
 #include "fs/container_state.hpp"
 #include "fs/mount_recovery.hpp"
 #include "fs/volume_overlay.hpp"
+#include "inject/ptrace/proc_inspect.hpp"
 #include "target/cgroup_paths.hpp"
 
 namespace syschaos::fs {
@@ -34,7 +39,7 @@ void RepointLog::message(const std::string& text) const {
 void RepointLog::warn(const std::string& text) const { std::fprintf(stderr, "syschaos: warning: %s\n", text.c_str()); }
 
 void RepointLog::process(std::string_view phase, const RepointOutcome& o) const {
-  if (!o.stopped) return;  // untouched processes are not news
+  if (!o.stopped && o.kept.empty()) return;  // untouched processes are not news
   message(fmt::format("{}: {}", phase, describe(o)));
   if (events_path_.empty()) return;
   nlohmann::json j{{"phase", phase},
@@ -47,7 +52,8 @@ void RepointLog::process(std::string_view phase, const RepointOutcome& o) const 
                    {"cwd", o.cwd},
                    {"thread_cwds", o.thread_cwds},
                    {"mappings", o.mappings},
-                   {"left", o.left}};
+                   {"left", o.left},
+                   {"kept", o.kept}};
   std::ofstream out(events_path_, std::ios::app);
   out << j.dump() << "\n";
 }
@@ -57,10 +63,12 @@ void RepointLog::process(std::string_view phase, const RepointOutcome& o) const 
 namespace {
 
 // Every process holding files on the mount is re-pointed; a few passes catch processes
-// forked from one not yet re-pointed.
-void repoint_all(const std::function<std::vector<pid_t>()>& processes, const RepointSpec& spec,
-                 std::string_view phase, const RepointLog& log) {
+// forked from one not yet re-pointed. Returns the refusals for a file lock found while
+// moving (LockedFiles::kRefuse: a process locked a file after the up-front check).
+std::vector<std::string> repoint_all(const std::function<std::vector<pid_t>()>& processes, const RepointSpec& spec,
+                                     std::string_view phase, const RepointLog& log) {
   std::set<pid_t> failed;
+  std::vector<std::string> lock_refusals;
   for (int pass = 0; pass < 4; ++pass) {
     bool any = false;
     for (pid_t p : processes()) {
@@ -68,17 +76,44 @@ void repoint_all(const std::function<std::vector<pid_t>()>& processes, const Rep
       any = true;
       auto o = repoint_process(p, spec);
       if (!o) {
-        if (o.error().sys_errno() != ESRCH) {
+        if (o.error().sys_errno() == ENOLCK) {
+          lock_refusals.push_back(o.error().message());
+          failed.insert(p);
+        } else if (o.error().sys_errno() != ESRCH) {
           log.warn(fmt::format("{}: pid {} not re-pointed: {}", phase, p, o.error().message()));
           failed.insert(p);
         }
         continue;
       }
       log.process(phase, *o);
-      if (!o->left.empty()) failed.insert(p);  // told once; a second try would not do better
+      // Told once; a second try would not do better.
+      if (!o->left.empty() || !o->kept.empty()) failed.insert(p);
     }
-    if (!any) return;
+    if (!any) break;
   }
+  return lock_refusals;
+}
+
+// Inode numbers of the files of the device `dev` that this process holds a lock on: ChaosFS
+// forwards a flock taken through it to its backing file, so the lock is the server's (this
+// process's) and the container process's fdinfo shows none.
+std::vector<uint64_t> inodes_locked_here(dev_t dev) {
+  std::vector<uint64_t> out;
+  DIR* d = ::opendir("/proc/self/fdinfo");
+  if (!d) return out;
+  while (auto* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream in(fmt::format("/proc/self/fdinfo/{}", e->d_name));
+    std::string line;
+    bool locked = false;
+    while (std::getline(in, line))
+      if (line.rfind("lock:", 0) == 0) locked = true;
+    struct stat st {};
+    if (locked && ::fstat(std::atoi(e->d_name), &st) == 0 && st.st_dev == dev)
+      out.push_back(static_cast<uint64_t>(st.st_ino));
+  }
+  ::closedir(d);
+  return out;
 }
 
 std::vector<pid_t> processes_in(const std::string& cgroup_dir, ino_t mntns) {
@@ -94,7 +129,8 @@ std::vector<pid_t> processes_in(const std::string& cgroup_dir, ino_t mntns) {
 
 Result<void> take_chaosfs_off(const MountNamespace& ns, pid_t main_pid,
                               const std::function<std::vector<pid_t>()>& processes,
-                              const std::string& volume, int chaos_mnt_id, const RepointLog& log) {
+                              const std::string& volume, int chaos_mnt_id, const RepointLog& log,
+                              LockedFiles locked, std::vector<uint64_t> locked_inodes) {
   auto mounts = read_mountinfo(main_pid);
   if (!mounts) return mounts.error();
   if (mount_by_id(*mounts, chaos_mnt_id)) {
@@ -106,13 +142,30 @@ Result<void> take_chaosfs_off(const MountNamespace& ns, pid_t main_pid,
     // (its server still runs) until they are moved below.
     SYSCHAOS_TRY(ns.run([&] { return detach_mount(volume); }));
   }
-  repoint_all(processes, RepointSpec{chaos_mnt_id, volume, true}, "recover", log);
+  repoint_all(processes, RepointSpec{chaos_mnt_id, volume, true, locked, std::move(locked_inodes)}, "recover", log);
   return ok();
 }
 
 // ---- The supervisor ------------------------------------------------------------------------
 
 namespace {
+
+// The volume's own mount attributes on ChaosFS's detached tree, before it is attached: a
+// FUSE mount is rw,nosuid,nodev, and over a read-only volume it would look writable
+// (access(W_OK), statvfs) although every write fails with EROFS from the backing file;
+// nosuid, nodev and noexec must neither be added nor lost either.
+Result<void> give_volume_attributes(const UniqueFd& tree, const ContainerVolume& vol) {
+  struct mount_attr attr {};
+  auto flag = [&](bool on, uint64_t bit) { (on ? attr.attr_set : attr.attr_clr) |= bit; };
+  flag(vol.read_only(), MOUNT_ATTR_RDONLY);
+  flag(vol.nosuid(), MOUNT_ATTR_NOSUID);
+  flag(vol.nodev(), MOUNT_ATTR_NODEV);
+  flag(vol.noexec(), MOUNT_ATTR_NOEXEC);
+  if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+    return Error::sys(fmt::format("mount_setattr (set {:#x}, clear {:#x}) on ChaosFS's mount for {}", attr.attr_set,
+                                  attr.attr_clr, vol.path()));
+  return ok();
+}
 
 class Supervisor {
  public:
@@ -125,6 +178,7 @@ class Supervisor {
   Result<void> inject(ContainerVolume& vol, int control_fd);
   std::string wait_for_end(int stop_fd, int sigfd, int parent_fd);
   bool recover(ContainerVolume& vol);
+  int linger(int done_fd, int sigfd, int code);
   UniqueFd start_restore_guardian();
   void release_guardian(UniqueFd& guardian);
 
@@ -134,11 +188,18 @@ class Supervisor {
   ContainerInjectionState state_;
   std::unique_ptr<ChaosFs> fs_;
   std::thread server_;
-  UniqueFd server_done_;  // eventfd: run() returned (unmounted from outside)
+  UniqueFd server_done_;  // eventfd: run() returned (unmounted from outside, or detached and unused)
+  dev_t volume_dev_ = 0;  // the backing files' device (flocks ChaosFS holds for the container)
+  // After recover(): processes still holding files on the detached ChaosFS ("pid 12
+  // (sqlite3)"); its server keeps serving them (linger).
+  std::vector<std::string> left_on_chaosfs_;
 };
 
 int Supervisor::run(int control_fd, int stop_fd, int ready_fd) {
   UniqueFd control(control_fd);
+  // "r": faults armed. Kept open after it: "l" (recovered) or "f" (failed) tells the CLI it
+  // may return while this process lingers for files left on the detached ChaosFS.
+  UniqueFd ready(ready_fd);
   // Signals arrive through a signalfd; blocked before any thread exists so that every
   // ChaosFS thread inherits the mask.
   sigset_t set;
@@ -161,22 +222,69 @@ int Supervisor::run(int control_fd, int stop_fd, int ready_fd) {
     release_guardian(guardian);
     return 1;
   }
+  // A CLI gone already makes its end of the pipe vanish: a write then fails (EPIPE), it
+  // must not kill this process.
+  ::signal(SIGPIPE, SIG_IGN);
   auto injected = inject(*vol, control.release());
   if (!injected) {
     log_.warn(injected.error().message());
-    if (recover(*vol)) release_guardian(guardian);
-    return 1;
+    bool clean = recover(*vol);
+    if (clean) release_guardian(guardian);
+    return left_on_chaosfs_.empty() ? 1 : linger(ready.get(), sigfd.get(), 1);
   }
   char r = 'r';
-  if (::write(ready_fd, &r, 1) != 1) {
+  if (::write(ready.get(), &r, 1) != 1) {
     // The CLI is gone already: the wait below sees its pidfd and recovers.
   }
-  ::close(ready_fd);
   std::string why = wait_for_end(stop_fd, sigfd.get(), parent.get());
   log_.message(fmt::format("{}: removing ChaosFS from {} of container {}", why, s_.volume, s_.container.name));
-  if (!recover(*vol)) return 1;
-  release_guardian(guardian);
-  return 0;
+  bool clean = recover(*vol);
+  if (clean) release_guardian(guardian);
+  if (!left_on_chaosfs_.empty()) return linger(ready.get(), sigfd.get(), clean ? 0 : 1);
+  return clean ? 0 : 1;
+}
+
+// Recovered, but processes keep files on the detached ChaosFS (a lock taken through it,
+// which moving the file would drop; a file that could not move): its server, without rules,
+// serves them until the kernel ends the connection, i.e. when the last of those files is
+// closed (the detached mount goes, and run() returns). The CLI is told at once and returns;
+// nothing else is left (state file, socket and staging directory are gone already). A
+// signal ends the wait early: those files then fail with ENOTCONN, as after a SIGKILL.
+int Supervisor::linger(int done_fd, int sigfd, int code) {
+  char c = code == 0 ? 'l' : 'f';
+  if (::write(done_fd, &c, 1) != 1) {
+    // The CLI is gone: nobody to tell.
+  }
+  for (;;) {
+    pollfd p[2] = {{server_done_.get(), POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      log_.warn(fmt::format("poll: {}; stopping the detached ChaosFS server", std::strerror(errno)));
+      break;
+    }
+    if (p[0].revents) {
+      log_.message(fmt::format("the files left on the detached ChaosFS of {} of container {} are closed; its "
+                               "server (pid {}) exits",
+                               s_.volume, s_.container.name, ::getpid()));
+      break;
+    }
+    if (p[1].revents) {
+      signalfd_siginfo si{};
+      ssize_t n = ::read(sigfd, &si, sizeof si);
+      (void)n;
+      log_.warn(fmt::format("got {}: stopping the detached ChaosFS server (pid {}) now; the files still open on it "
+                            "(by {}) fail with ENOTCONN until closed",
+                            strsignal(static_cast<int>(si.ssi_signo)), ::getpid(),
+                            fmt::join(left_on_chaosfs_, ", ")));
+      break;
+    }
+  }
+  if (fs_) {
+    fs_->stop();
+    if (server_.joinable()) server_.join();
+    fs_.reset();
+  }
+  return code;
 }
 
 // The last line of defence, for when both the CLI and the supervisor are SIGKILLed (a
@@ -265,6 +373,9 @@ Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {
   UniqueFd backing(::open(fmt::format("/proc/{}/root{}", c.main_pid, vol.path()).c_str(),
                           O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!backing) return Error::sys(fmt::format("open the volume {} of container {}", vol.path(), c.name));
+  struct stat vst {};
+  if (::fstat(backing.get(), &vst) != 0) return Error::sys("fstat the volume " + vol.path());
+  volume_dev_ = vst.st_dev;
 
   // 2. ChaosFS on the host's staging directory (/dev/fuse is there, not in the container).
   (void)detach_mount(state_.stage_dir);  // a leftover of a SIGKILLed run, if any
@@ -298,6 +409,7 @@ Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {
   ::rmdir(state_.stage_dir.c_str());
   if (!tree) return tree.error();
   if (!off) return off.error();
+  SYSCHAOS_TRY(give_volume_attributes(*tree, vol));
 
   // 3. Over the volume, inside the container.
   int chaos_id = -1;
@@ -313,8 +425,15 @@ Result<void> Supervisor::inject(ContainerVolume& vol, int control_fd) {
   log_.message(fmt::format("ChaosFS mounted over {} in container {} (mount {} over {}); control socket {}",
                            vol.describe(), c.name, chaos_id, vol.mount_id(), s_.control_path));
 
-  // 4. Files already open on the volume.
-  repoint_all([&] { return vol.processes(); }, RepointSpec{vol.mount_id(), vol.path(), false}, "inject", log_);
+  // 4. Files already open on the volume. A lock holder was refused up front (the CLI asks
+  // repoint_refusal); one that locked a file since then is found stopped, before anything of
+  // it moved, and the injection is undone: half the container on each side of a lock that
+  // neither side sees would be worse than no injection.
+  auto locked = repoint_all([&] { return vol.processes(); }, RepointSpec{vol.mount_id(), vol.path(), false},
+                            "inject", log_);
+  if (!locked.empty())
+    return Error(fmt::format("{} (it locked the file after the check, during the move); removing ChaosFS again",
+                             locked.front()));
   for (pid_t p : vol.skipped_processes())
     log_.warn(fmt::format("pid {} of the container has a mount namespace of its own: it does not see ChaosFS", p));
 
@@ -357,15 +476,27 @@ bool Supervisor::recover(ContainerVolume& vol) {
   bool clean = true;
   // Faults off first: nothing is delayed or failed during the move back.
   if (fs_) fs_->set_rules({});
+  left_on_chaosfs_.clear();
   if (state_.chaos_mnt_id >= 0) {
+    // A process holding a lock taken through ChaosFS stays whole on it (moving its files
+    // would drop the lock); the flocks ChaosFS forwarded are held by this very process.
     auto r = take_chaosfs_off(vol.ns(), s_.container.main_pid, [&] { return vol.processes(); }, vol.path(),
-                              state_.chaos_mnt_id, log_);
+                              state_.chaos_mnt_id, log_, fs_ ? LockedFiles::kKeepProcess : LockedFiles::kMove,
+                              fs_ ? inodes_locked_here(volume_dev_) : std::vector<uint64_t>{});
     if (!r) {
       log_.warn("recovery: " + r.error().message());
       clean = false;
     }
+    if (fs_) {
+      RepointSpec on_chaosfs{state_.chaos_mnt_id, vol.path(), true};
+      for (pid_t p : vol.processes())
+        if (holds_files_on(p, on_chaosfs))
+          left_on_chaosfs_.push_back(fmt::format("pid {} ({})", p, ptrace_engine::thread_comm(p, p)));
+    }
   }
-  if (fs_) {
+  // Nothing left on it: the server goes. Otherwise it serves those files, without rules,
+  // until they are closed (linger).
+  if (fs_ && left_on_chaosfs_.empty()) {
     fs_->stop();
     if (server_.joinable()) server_.join();
     fs_.reset();
@@ -385,7 +516,15 @@ bool Supervisor::recover(ContainerVolume& vol) {
       }
   }
   if (!state_.container_id.empty()) remove_state(state_);
-  if (clean) log_.message(fmt::format("recovered: {} of container {} is the plain volume again", vol.path(), s_.container.name));
+  if (clean && left_on_chaosfs_.empty())
+    log_.message(fmt::format("recovered: {} of container {} is the plain volume again", vol.path(), s_.container.name));
+  else if (clean)
+    // Printed even when quiet: a process still on ChaosFS and a syschaos still running.
+    log_.warn(fmt::format("recovered: {} of container {} is the plain volume again; {} process(es) ({}) keep files "
+                          "on the detached ChaosFS (no faults; lock holders and files that could not move, see "
+                          "above); its server (pid {}) exits when they are closed",
+                          vol.path(), s_.container.name, left_on_chaosfs_.size(), fmt::join(left_on_chaosfs_, ", "),
+                          ::getpid()));
   return clean;
 }
 
@@ -410,15 +549,24 @@ Result<int> restore_container(const ContainerRef& c, const std::optional<std::st
     }
     if (*st && (!volume || (*st)->volume == *volume)) states.push_back(**st);
   }
-  // A live supervisor recovers best (its server answers until every file has moved).
+  // A live supervisor recovers best (its server answers until every file has moved). It is
+  // done when it has exited, or when its state file is gone while it still runs: it then
+  // serves files left on its detached ChaosFS (lock holders) and must be left alone.
+  std::set<pid_t> lingering;
   for (const auto& st : states) {
     if (!is_live_syschaos(st.supervisor_pid)) continue;
     log.message(fmt::format("asking the supervisor (pid {}) of {} to recover", st.supervisor_pid, st.volume));
     ::kill(st.supervisor_pid, SIGTERM);
-    for (int i = 0; i < 200 && is_live_syschaos(st.supervisor_pid); ++i)
+    std::string file = container_state_base(st.container_id, st.volume) + ".json";
+    auto recovered = [&] { return ::access(file.c_str(), F_OK) != 0 && errno == ENOENT; };
+    for (int i = 0; i < 200 && is_live_syschaos(st.supervisor_pid) && !recovered(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (is_live_syschaos(st.supervisor_pid))
-      log.warn(fmt::format("supervisor pid {} still runs after 20 s; recovering here", st.supervisor_pid));
+    if (is_live_syschaos(st.supervisor_pid)) {
+      if (recovered())
+        lingering.insert(st.supervisor_pid);
+      else
+        log.warn(fmt::format("supervisor pid {} still runs after 20 s; recovering here", st.supervisor_pid));
+    }
   }
 
   auto ns = MountNamespace::of_process(c.main_pid);
@@ -433,7 +581,9 @@ Result<int> restore_container(const ContainerRef& c, const std::optional<std::st
   for (auto it = mounts->rbegin(); it != mounts->rend(); ++it) {
     const auto& m = *it;
     if (m.fs_type != kChaosFsType || (volume && m.mount_point != *volume)) continue;
-    auto r = take_chaosfs_off(*ns, c.main_pid, procs, m.mount_point, m.id, log);
+    // No live server behind it any more (its supervisor was asked first): locks or not,
+    // every file moves, or it would fail with ENOTCONN.
+    auto r = take_chaosfs_off(*ns, c.main_pid, procs, m.mount_point, m.id, log, LockedFiles::kMove);
     if (!r) return r.error().context(m.mount_point);
     done.insert(m.id);
     ++removed;
@@ -441,9 +591,10 @@ Result<int> restore_container(const ContainerRef& c, const std::optional<std::st
   // Unmounted already, but processes may still hold files on it (the supervisor died
   // between the unmount and the move back).
   for (const auto& st : states)
-    if (st.chaos_mnt_id >= 0 && !done.count(st.chaos_mnt_id))
-      (void)take_chaosfs_off(*ns, c.main_pid, procs, st.volume, st.chaos_mnt_id, log);
+    if (st.chaos_mnt_id >= 0 && !done.count(st.chaos_mnt_id) && !lingering.count(st.supervisor_pid))
+      (void)take_chaosfs_off(*ns, c.main_pid, procs, st.volume, st.chaos_mnt_id, log, LockedFiles::kMove);
   for (const auto& st : states) {
+    if (lingering.count(st.supervisor_pid)) continue;  // cleaned up by itself
     if (!st.stage_dir.empty()) {
       (void)detach_mount(st.stage_dir);
       ::rmdir(st.stage_dir.c_str());

@@ -71,10 +71,14 @@ int run_injection_supervisor(const ContainerInjectionSettings& settings, pid_t c
 
 // Step 7 for a ChaosFS mount whose server may be alive or dead: lazily unmount it if it is
 // still on top of `volume`, then move every process holding files on it back to the
-// volume. Idempotent.
+// volume. Idempotent. A process holding a file lock on it: with a live server
+// (LockedFiles::kKeepProcess, and locked_inodes: the files whose flock the server holds on
+// their behalf) it stays whole on the detached ChaosFS, whose server must then keep serving
+// until its files are closed; with a dead server (kMove) it moves, locks or not.
 Result<void> take_chaosfs_off(const MountNamespace& ns, pid_t main_pid,
                               const std::function<std::vector<pid_t>()>& processes,
-                              const std::string& volume, int chaos_mnt_id, const RepointLog& log);
+                              const std::string& volume, int chaos_mnt_id, const RepointLog& log,
+                              LockedFiles locked, std::vector<uint64_t> locked_inodes = {});
 
 // `syschaos fs restore`: asks a live supervisor to recover (SIGTERM, waits up to 20 s), then
 // takes off every ChaosFS mount left in the container (only the one at `volume` if given)

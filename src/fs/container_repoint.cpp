@@ -57,7 +57,7 @@ struct FdInfo {
   uint64_t pos = 0;
   int flags = 0;
   int mnt_id = -1;
-  bool locked = false;
+  std::string lock;  // the first "lock:" line, e.g. "1: POSIX  ADVISORY  WRITE 1234 08:01:77 0 EOF"
 };
 
 FdInfo read_fdinfo(const std::string& proc, int fd) {
@@ -73,11 +73,13 @@ FdInfo read_fdinfo(const std::string& proc, int fd) {
       info.flags = static_cast<int>(std::strtol(oct.c_str(), nullptr, 8));
     } else if (key == "mnt_id:") {
       in >> info.mnt_id;
-    } else if (key == "lock:") {
-      info.locked = true;
     }
     std::string rest;
     std::getline(in, rest);
+    if (key == "lock:" && info.lock.empty()) {
+      size_t b = rest.find_first_not_of(" \t");
+      info.lock = b == std::string::npos ? std::string("?") : rest.substr(b);
+    }
   }
   return info;
 }
@@ -229,7 +231,27 @@ bool holds_files_on(pid_t pid, const RepointSpec& spec) {
   return false;
 }
 
-std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec) {
+namespace {
+
+// "POSIX WRITE lock" from "1: POSIX  ADVISORY  WRITE 1234 08:01:77 0 EOF" (kinds: POSIX,
+// OFDLCK, FLOCK, LEASE...; types READ, WRITE).
+std::string lock_words(const std::string& line) {
+  std::istringstream in(line);
+  std::string n, kind, mode, type;
+  in >> n >> kind >> mode >> type;
+  if (kind.empty()) return "file lock";
+  return type.empty() ? kind + " lock" : fmt::format("{} {} lock", kind, type);
+}
+
+// The inode number of an open file of the mount from the kernel's cache (no request to a
+// FUSE server, alive or dead); 0 if unknown.
+uint64_t cached_inode(const std::string& link) {
+  struct statx sx {};
+  if (::statx(AT_FDCWD, link.c_str(), AT_STATX_DONT_SYNC, STATX_INO, &sx) != 0) return 0;
+  return sx.stx_ino;
+}
+
+std::optional<std::string> chroot_refusal(pid_t pid, const RepointSpec& spec) {
   std::optional<bool> holds;
   for (pid_t tid : ptrace_engine::threads_of(pid)) {
     std::string link = fmt::format("/proc/{}/task/{}/root", pid, tid);
@@ -248,6 +270,55 @@ std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec) {
                            who, *seen);
     }
   }
+  return std::nullopt;
+}
+
+std::string lock_refusal_text(pid_t pid, const std::string& lock) {
+  return fmt::format("pid {} ({}) holds a file lock on the volume: {}. A locked file cannot move to ChaosFS (the "
+                     "new open file would not hold the lock), and fcntl locks are not shared between the volume and "
+                     "ChaosFS, so this process and those opening the file through ChaosFS would no longer exclude "
+                     "each other (a WAL database loses commits that way); not supported: inject before it opens the "
+                     "file, or stop it first",
+                     pid, ptrace_engine::thread_comm(pid, pid), lock);
+}
+
+}  // namespace
+
+std::optional<std::string> held_lock(pid_t pid, const RepointSpec& spec) {
+  std::vector<std::string> tables{fmt::format("/proc/{}", pid)};
+  for (pid_t tid : ptrace_engine::threads_of(pid))
+    if (tid != pid && share_fd_table(pid, tid) == 0) tables.push_back(fmt::format("/proc/{}/task/{}", pid, tid));
+  for (const auto& proc : tables) {
+    for (int fd : fd_numbers(proc)) {
+      FdInfo info = read_fdinfo(proc, fd);
+      if (info.mnt_id != spec.from_mnt_id) continue;
+      std::string link = fmt::format("{}/fd/{}", proc, fd);
+      std::string what;
+      if (!info.lock.empty()) {
+        what = lock_words(info.lock);
+      } else if (!spec.locked_inodes.empty()) {
+        uint64_t ino = cached_inode(link);
+        if (ino == 0 || std::find(spec.locked_inodes.begin(), spec.locked_inodes.end(), ino) == spec.locked_inodes.end())
+          continue;
+        what = "lock held through ChaosFS";
+      } else {
+        continue;
+      }
+      auto seen = read_link(link);
+      if (!seen) continue;
+      std::string why;
+      auto path = new_path(spec, *seen, &why, pid, link);
+      if (!path && why.empty()) continue;  // not a file of the volume
+      return fmt::format("{} (fd {}, {})", path ? *path : *seen, fd, what);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec) {
+  if (auto why = chroot_refusal(pid, spec)) return why;
+  if (spec.locked == LockedFiles::kRefuse)
+    if (auto lock = held_lock(pid, spec)) return lock_refusal_text(pid, *lock);
   return std::nullopt;
 }
 
@@ -287,7 +358,9 @@ class Mover {
         if (!why.empty()) leave(fmt::format("{}: {}", what, why));
         continue;
       }
-      if (info.locked) {
+      // Checked for the whole process before anything moved (repoint_process); only a dead
+      // ChaosFS's locks (LockedFiles::kMove) get here, and they protect nothing any more.
+      if (!info.lock.empty() && spec_.locked != LockedFiles::kMove) {
         leave(fmt::format("{} ({}): holds a file lock, which a new open would not", what, *path));
         continue;
       }
@@ -493,9 +566,25 @@ Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec) {
   out.pid = pid;
   out.comm = ptrace_engine::thread_comm(pid, pid);
   if (!holds_files_on(pid, spec)) return out;
-  if (auto why = repoint_refusal(pid, spec)) return Error(*why, EOPNOTSUPP);
+  if (auto why = chroot_refusal(pid, spec)) return Error(*why, EOPNOTSUPP);
+  // A lock holder: refused or kept whole (see the top), asked once before stopping (cheap)
+  // and once stopped, when the process can no longer take a lock before its files move.
+  auto locked = [&]() -> std::optional<std::string> {
+    return spec.locked == LockedFiles::kMove ? std::nullopt : held_lock(pid, spec);
+  };
+  auto lock_outcome = [&](const std::string& lock) -> Result<RepointOutcome> {
+    if (spec.locked == LockedFiles::kRefuse) return Error(lock_refusal_text(pid, lock), ENOLCK);
+    out.kept = lock;
+    return out;
+  };
+  if (auto lock = locked()) return lock_outcome(*lock);
   auto stopped = StoppedProcess::stop(pid);
   if (!stopped) return stopped.error();
+  if (auto lock = locked()) {
+    auto released = (*stopped)->release();
+    if (!released) return released.error().context(fmt::format("pid {} ({})", pid, out.comm));
+    return lock_outcome(*lock);
+  }
   out.stopped = true;
   out.threads = (*stopped)->thread_count();
   out.executor_mode = (*stopped)->executor_mode();
@@ -511,6 +600,10 @@ Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec) {
 }
 
 std::string describe(const RepointOutcome& o) {
+  if (!o.kept.empty())
+    return fmt::format("pid {} ({}): stays on ChaosFS, nothing moved: it holds a lock taken through ChaosFS on {}, "
+                       "which moving its files would drop",
+                       o.pid, o.comm, o.kept);
   if (!o.stopped) return fmt::format("pid {} ({}): nothing on the volume, not stopped", o.pid, o.comm);
   std::string moved = fmt::format("{} fd(s){}{}, {} mapping(s)", o.fds, o.cwd ? ", cwd" : "",
                                   o.thread_cwds ? fmt::format(", {} thread cwd(s)", o.thread_cwds) : "", o.mappings);

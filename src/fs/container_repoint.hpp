@@ -19,8 +19,16 @@
 // change it, so each table's calls run in one of its threads (kcmp tells tables apart).
 // The path is re-resolved inside the process (its root, its mount namespace), so it lands on
 // whatever is mounted at the volume now. What cannot be moved is left alone and reported:
-// deleted files, private mappings holding copied-on-write pages (remapping would lose them),
-// files locked with flock/fcntl (the new open file would not hold the lock).
+// deleted files, private mappings holding copied-on-write pages (remapping would lose them).
+//
+// File locks (flock, POSIX fcntl, OFD; the "lock:" lines of /proc/PID/fdinfo) cannot move:
+// the new open file would not hold the lock, and closing the old one drops every POSIX lock
+// the process holds on that file. Nor are they shared between the two mounts: ChaosFS keeps
+// POSIX locks in the kernel, on its own inode, so a process left on one mount and one on
+// the other would no longer exclude each other (and a MAP_SHARED page of one is not the
+// other's page either) — a WAL database loses commits that way. Hence RepointSpec::locked:
+// moving onto ChaosFS refuses a lock holder; moving back from a live ChaosFS leaves such a
+// process whole where it is; moving back from a dead ChaosFS moves everything.
 //
 // Refused (repoint_refusal): a thread whose root (chroot) is in the volume — mounting over a
 // directory does not change a root already set to it, and the thread could not even name
@@ -32,6 +40,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +49,13 @@
 
 namespace syschaos::fs {
 
+// What to do with a process holding a file lock on the from-mount (see the top).
+enum class LockedFiles {
+  kRefuse,       // onto ChaosFS: repoint_refusal names it; repoint_process fails with ENOLCK
+  kKeepProcess,  // back from a live ChaosFS: nothing of it moves (RepointOutcome::kept)
+  kMove,         // back from a dead ChaosFS: its locks protect nothing any more, all moves
+};
+
 struct RepointSpec {
   int from_mnt_id = -1;  // files on this mount are moved
   std::string volume;    // the volume's path as the process sees it (absolute, no trailing /)
@@ -47,6 +63,11 @@ struct RepointSpec {
   // covered by another mount): by their full path, which must lie under `volume`. Detached
   // (lazily unmounted): relative to that mount's root, which was mounted at `volume`.
   bool from_detached = false;
+  LockedFiles locked = LockedFiles::kRefuse;
+  // Inode numbers of files of the from-mount locked on the processes' behalf by someone
+  // else: ChaosFS forwards flock to its backing file, so that lock is its server's and shows
+  // in no fdinfo of the process. A process with such a file open counts as a lock holder.
+  std::vector<uint64_t> locked_inodes;
 };
 
 struct RepointOutcome {
@@ -61,6 +82,7 @@ struct RepointOutcome {
   bool cwd = false;      // the process's working directory (its main thread's)
   int thread_cwds = 0;   // working directories of threads with an fs_struct of their own
   std::vector<std::string> left;  // what stayed on the old mount, and why
+  std::string kept;  // LockedFiles::kKeepProcess: nothing moved, the lock that kept it
   size_t moved() const { return static_cast<size_t>(fds + mappings + thread_cwds + (cwd ? 1 : 0)); }
 };
 
@@ -70,15 +92,22 @@ struct RepointOutcome {
 // being handed an fd, so it needs no stop at all.
 bool holds_files_on(pid_t pid, const RepointSpec& spec);
 
-// Why pid cannot be re-pointed (see the top), or nullopt. Cheap, nothing is stopped: meant
-// to be asked for every process of the container before anything is mounted, so that such
-// a target is refused up front.
+// Why pid cannot be re-pointed (see the top: a chroot, or with LockedFiles::kRefuse a file
+// lock), or nullopt. Cheap, nothing is stopped: meant to be asked for every process of the
+// container before anything is mounted, so that such a target is refused up front.
 std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec);
+
+// The first file lock pid holds on a file of the mount (under the volume), in any of its fd
+// tables, or in spec.locked_inodes: "/data/db.sqlite (fd 3, POSIX WRITE lock)"; nullopt if
+// none.
+std::optional<std::string> held_lock(pid_t pid, const RepointSpec& spec);
 
 // Stops pid, moves everything it holds on spec.from_mnt_id (see above), releases it.
 // An Error means the process could not be stopped (gone, traced by someone else) or is
-// refused (repoint_refusal, EOPNOTSUPP, checked before stopping); partial moves are reported
-// in `left`, never an error.
+// refused (a chroot: EOPNOTSUPP, checked before stopping; a file lock with kRefuse: ENOLCK,
+// checked before stopping and again once stopped, when it can no longer take one); partial
+// moves are reported in `left`, never an error. With kKeepProcess a lock holder comes back
+// untouched with `kept` set.
 Result<RepointOutcome> repoint_process(pid_t pid, const RepointSpec& spec);
 
 // "pid 1234 (nginx): stopped 0.41 ms (2 threads, in-syscall); moved 3 fd(s), cwd, 1 thread

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <set>
+#include <sstream>
 
 #include "fs/mount_recovery.hpp"
 #include "target/cgroup_paths.hpp"
@@ -63,6 +64,12 @@ Result<ContainerVolume> ContainerVolume::open(const ContainerRef& container, con
                              *path, entry->propagation));
   v.is_mount_point_ = entry->mount_point == *path;
   v.read_only_ = entry->read_only();
+  std::stringstream opts(entry->options);
+  for (std::string o; std::getline(opts, o, ',');) {
+    v.nosuid_ |= o == "nosuid";
+    v.nodev_ |= o == "nodev";
+    v.noexec_ |= o == "noexec";
+  }
   v.fs_type_ = entry->fs_type;
   return v;
 }

@@ -38,6 +38,10 @@ class ContainerVolume {
   int mount_id() const { return mount_id_; }  // the mount the volume's files are on now
   bool is_mount_point() const { return is_mount_point_; }
   bool read_only() const { return read_only_; }
+  // The rest of the volume's mount attributes that ChaosFS's mount over it takes over.
+  bool nosuid() const { return nosuid_; }
+  bool nodev() const { return nodev_; }
+  bool noexec() const { return noexec_; }
   const MountNamespace& ns() const { return ns_; }
 
   // The container's processes that share its mount namespace (the others, e.g. a process
@@ -57,6 +61,7 @@ class ContainerVolume {
   int mount_id_ = -1;
   bool is_mount_point_ = false;
   bool read_only_ = false;
+  bool nosuid_ = false, nodev_ = false, noexec_ = false;
   std::string fs_type_;
 };
 

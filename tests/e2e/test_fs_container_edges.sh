@@ -6,15 +6,20 @@
 #      mounted `rslave` is supported, and ChaosFS does not show on the host;
 #   2. a read-only volume (`-v host:/ro:ro`): supported; the faults act, writes still fail
 #      with EROFS, the process whose cwd is there moves and comes back; and the volume still
-#      looks read-only (access(W_OK) says EROFS, the mount covering it is "ro"), checked
-#      at the end so that cases 3 and 4 run whatever the outcome;
+#      looks read-only (access(W_OK) says EROFS, the mount covering it is "ro" and has the
+#      volume's nosuid/nodev/noexec), checked at the end so that cases 3 and 4 run whatever
+#      the outcome;
 #   3. three injections at once: two volumes of one container and a volume of another, each
 #      with its own errno, started together; each volume gets its own faults only, stopping
 #      one leaves the other two injecting, and all restore cleanly;
-#   4. file locks across the injection (a process holding a lock is left where it is, as
-#      documented): a lock held on the volume must still be seen by a process that opens the
-#      file through ChaosFS, and one taken through ChaosFS by a process on the volume after
-#      the recovery; for flock and for fcntl (POSIX) locks. Checked at the end too.
+#   4. file locks across the injection, for flock and for fcntl (POSIX) locks: a process of
+#      the container holding a lock on the volume makes the injection refused (exit 2, one
+#      line naming the pid, its command and the file; nothing mounted or left; it keeps its
+#      lock); locks taken through ChaosFS during the injection exclude each other, and at the
+#      recovery their holders stay whole on the detached ChaosFS, still holding their locks
+#      (a flock is still seen on the volume: ChaosFS holds it on the backing file), while
+#      syschaos returns 0 and its server lingers, without rules, until they close their
+#      files; then it exits and nothing is left. The lock results are checked at the end.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 IMAGE=syschaos/busybox-like:latest
@@ -160,6 +165,8 @@ expect_in "$CONTAINER" "cd /ro && ls" '^rc=0: f.txt.other.txt$' "2: during, list
 # answers EROFS from the flags of the mount the path is on.
 ro_access_during=$(in_container "$CONTAINER" '[ -w /ro/f.txt ] && echo writable || echo not-writable')
 ro_opts_during=$(awk '$5 == "/ro" {o = $6} END {print o}' /proc/"$MAIN_PID"/mountinfo)
+ro_fstype_during=$(awk '$5 == "/ro" {for (i = 7; $i != "-"; i++); t = $(i + 1)} END {print t}' /proc/"$MAIN_PID"/mountinfo)
+[[ $ro_fstype_during == fuse.syschaos ]] || fail "2: the topmost mount at /ro is $ro_fstype_during, not ChaosFS"
 stop_injection "$SC_PID" "$SC_ERR" "2: read-only volume"
 [[ $(stat -L -c %d /proc/"$MAIN_PID"/cwd) == "$VOL_DEV" ]] || fail "2: the cwd of sleep is not back on the volume"
 [[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "2: the container's mounts differ after recovery"
@@ -247,35 +254,93 @@ mkdir -p "$LK"
 for f in before-fcntl before-flock during-fcntl during-flock; do echo "$f" >"$LK/$f.db"; done
 run_container locks -v "$LK:/lk" -- sleep 100000
 docker cp "$PROBE" "$CONTAINER:/tmp/fs_lock_probe" >/dev/null || fail "4: docker cp fs_lock_probe"
-# hold NAME KIND: a process of the container holding the lock on /lk/NAME.db until the end.
+LK_DEV=$(stat -c %d "$LK")
+CID=$(docker inspect -f '{{.Id}}' "$CONTAINER")
+# hold NAME KIND: a process of the container holding the lock on /lk/NAME.db; its host pid
+# in HOLDER[NAME].
+declare -A HOLDER
 hold() {
   docker exec -d "$CONTAINER" /bin/sh -c "exec /tmp/fs_lock_probe hold /lk/$1.db $2 >/tmp/$1.out 2>&1"
   local i
   for ((i = 0; i < 50; i++)); do
-    [[ $(cat /proc/"$MAIN_PID"/root/tmp/"$1".out 2>/dev/null) == locked ]] && return 0
+    if [[ $(cat /proc/"$MAIN_PID"/root/tmp/"$1".out 2>/dev/null) == locked ]]; then
+      HOLDER[$1]=$(pgrep -f "fs_lock_probe hold /lk/$1.db" | head -1)
+      [[ -n ${HOLDER[$1]} ]] || fail "4: no host pid for the holder of /lk/$1.db"
+      return 0
+    fi
     sleep 0.1
   done
   fail "4: the holder of /lk/$1.db did not lock it: $(cat /proc/"$MAIN_PID"/root/tmp/"$1".out 2>/dev/null)"
 }
 # try NAME KIND: what a new process of the container gets ("conflict" or "acquired").
 try() { docker exec "$CONTAINER" /tmp/fs_lock_probe try "/lk/$1.db" "$2" 2>&1; }
-hold before-fcntl fcntl
-hold before-flock flock
-[[ $(try before-fcntl fcntl) == conflict && $(try before-flock flock) == conflict ]] ||
-  fail "4: without ChaosFS a second process is not refused the locks: the test proves nothing"
+# fd_dev PID NAME: the device of the file PID has open as NAME.db (its fd's link ends so).
+fd_dev() {
+  local l
+  for l in /proc/"$1"/fd/*; do
+    [[ $(readlink "$l") == */"$2".db ]] && { stat -L -c %d "$l"; return; }
+  done
+  echo none
+}
+state_left() { compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null || grep -q "/run/syschaos/fs/${CID:0:12}-" /proc/self/mountinfo; }
 printf 'faults:\n  - methods: [write]\n    latency: 1ms\n' >"$TMP/slow.yaml"
+before=$(mounts_of "$MAIN_PID")
+
+# A lock held on the volume: refused up front, nothing touched, the holder keeps its lock.
+for kind in fcntl flock; do
+  hold "before-$kind" "$kind"
+  [[ $(try "before-$kind" "$kind") == conflict ]] ||
+    fail "4: without ChaosFS a second process is not refused the $kind lock: the test proves nothing"
+  "$SYSCHAOS" fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml" >"$TMP/out" 2>"$TMP/err"
+  rc=$?
+  ((rc == 2)) || fail "4: a $kind lock holder on the volume: exit $rc, expected 2 ($(cat "$TMP/err"))"
+  (($(wc -l <"$TMP/err") == 1)) || fail "4: expected one line on stderr, got: $(cat "$TMP/err")"
+  grep -q "pid ${HOLDER[before-$kind]} (fs_lock_probe) holds a file lock on the volume: /lk/before-$kind.db" "$TMP/err" ||
+    fail "4: the refusal does not name pid ${HOLDER[before-$kind]}, its command and the file: $(cat "$TMP/err")"
+  [[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "4: the container's mounts changed although refused"
+  state_left && fail "4: state or a staging mount left on the host after the refusal"
+  [[ $(try "before-$kind" "$kind") == conflict ]] || fail "4: the $kind holder lost its lock after the refusal"
+  info "4: $kind holder: $(cat "$TMP/err")"
+  kill -KILL "${HOLDER[before-$kind]}"
+done
+for _ in $(seq 50); do pgrep -f "fs_lock_probe hold /lk/before" >/dev/null || break; sleep 0.1; done
+
+# Locks taken through ChaosFS: they stay with their holders on the detached ChaosFS.
 start_syschaos fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml"
 wait_armed_file "$SC_ERR" "$SC_PID"
-info "4: $(grep -c 'holds a file lock' "$SC_ERR") holder(s) left on the volume (documented)"
-lock_fcntl_during=$(try before-fcntl fcntl)
-lock_flock_during=$(try before-flock flock)
-info "4: during the injection, a lock held on the volume seen through ChaosFS: flock -> $lock_flock_during, fcntl -> $lock_fcntl_during"
 hold during-fcntl fcntl
 hold during-flock flock
+lock_fcntl_during=$(try during-fcntl fcntl)
+lock_flock_during=$(try during-flock flock)
+info "4: during the injection, a lock taken through ChaosFS seen through ChaosFS: flock -> $lock_flock_during, fcntl -> $lock_fcntl_during"
 stop_injection "$SC_PID" "$SC_ERR" "4: locks"
+grep -q "keep files on the detached ChaosFS" "$SC_ERR" ||
+  fail "4: the recovery does not say that the lock holders stay on ChaosFS: $(tail -3 "$SC_ERR")"
+SERVER=$(grep -o 'its server (pid [0-9]*)' "$SC_ERR" | grep -o '[0-9]*' | tail -1)
+[[ -n $SERVER ]] && kill -0 "$SERVER" 2>/dev/null || fail "4: no lingering ChaosFS server: $(tail -3 "$SC_ERR")"
+info "4: $(grep 'keep files on the detached ChaosFS' "$SC_ERR" | sed 's/^syschaos: //')"
+for name in during-fcntl during-flock; do
+  grep -q "pid ${HOLDER[$name]} (fs_lock_probe): stays on ChaosFS" "$SC_ERR" ||
+    fail "4: the recovery does not say that pid ${HOLDER[$name]} stays: $(grep 'recover' "$SC_ERR")"
+  dev=$(fd_dev "${HOLDER[$name]}" "$name")
+  [[ $dev != none && $dev != "$LK_DEV" ]] || fail "4: the holder of $name.db is not on ChaosFS any more (device $dev)"
+done
+grep -q '^lock:' /proc/"${HOLDER[during-fcntl]}"/fdinfo/* 2>/dev/null || fail "4: the fcntl holder lost its lock"
+grep -q 'fuse.syschaos' /proc/"$MAIN_PID"/mountinfo && fail "4: ChaosFS is still mounted in the container"
+[[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "4: the container's mounts differ after the recovery"
+state_left && fail "4: state or a staging mount left on the host while the server lingers"
 lock_fcntl_after=$(try during-fcntl fcntl)
 lock_flock_after=$(try during-flock flock)
-info "4: after the recovery, a lock taken through ChaosFS seen on the volume: flock -> $lock_flock_after, fcntl -> $lock_fcntl_after"
+info "4: after the recovery, a lock taken through ChaosFS seen on the volume: flock -> $lock_flock_after, fcntl -> $lock_fcntl_after (not shared, documented)"
+kill -0 "$SERVER" 2>/dev/null || fail "4: the ChaosFS server exited while its files are still open"
+kill -KILL "${HOLDER[during-fcntl]}" "${HOLDER[during-flock]}"
+for _ in $(seq 100); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SERVER" 2>/dev/null && fail "4: the ChaosFS server (pid $SERVER) still runs 10 s after its last files were closed"
+grep -q "are closed; its server (pid $SERVER) exits" "$SC_ERR" || fail "4: the server did not say why it exits: $(tail -2 "$SC_ERR")"
+[[ $(try during-fcntl fcntl) == acquired && $(try during-flock flock) == acquired ]] ||
+  fail "4: the locks are still held after their holders and the server are gone"
+state_left && fail "4: state or a staging mount left on the host"
+expect_in "$CONTAINER" "cat /lk/during-flock.db" '^rc=0: during-flock$' "4: after the server's exit"
 check_not_traced
 
 # ---- The checks kept for the end (see the top) ---------------------------------------------
@@ -284,11 +349,15 @@ info "2: during: test -w /ro/f.txt -> $ro_access_during; the mount at /ro has op
 [[ $ro_access_during == "rc=0: not-writable" ]] ||
   fail "2: with ChaosFS over the read-only volume, access(W_OK) says writable (before: not writable)"
 [[ ,$ro_opts_during, == *,ro,* ]] || fail "2: the mount over the read-only volume is '$ro_opts_during', not ro"
+# Its other attributes are the volume's too: nosuid, nodev, noexec neither added nor lost.
+flags_of() { tr , '\n' <<<"$1" | grep -E '^(ro|rw|nosuid|nodev|noexec)$' | sort | tr '\n' ,; }
+[[ $(flags_of "$ro_opts_during") == $(flags_of "$ro_opts_before") ]] ||
+  fail "2: the mount over the volume has '$ro_opts_during', the volume had '$ro_opts_before'"
 # 4, the locks (kept for last, see the top).
 [[ $lock_flock_during == conflict && $lock_flock_after == conflict ]] ||
   fail "4: flock locks are not shared across the injection (during: $lock_flock_during, after: $lock_flock_after)"
 [[ $lock_fcntl_during == conflict ]] ||
-  fail "4: an fcntl lock held on the volume is not seen through ChaosFS: a second process got it ($lock_fcntl_during)"
-[[ $lock_fcntl_after == conflict ]] ||
-  fail "4: an fcntl lock taken through ChaosFS is not seen on the volume after the recovery ($lock_fcntl_after)"
+  fail "4: an fcntl lock taken through ChaosFS is not seen through ChaosFS: a second process got it ($lock_fcntl_during)"
+# An fcntl lock taken through ChaosFS lives on ChaosFS's inode: after the recovery a process
+# opening the file on the volume does not see it (documented; printed above).
 info "PASS"
