@@ -264,7 +264,7 @@ hold() {
   local i
   for ((i = 0; i < 50; i++)); do
     if [[ $(cat /proc/"$MAIN_PID"/root/tmp/"$1".out 2>/dev/null) == locked ]]; then
-      HOLDER[$1]=$(pgrep -f "fs_lock_probe hold /lk/$1.db" | head -1)
+      HOLDER[$1]=$(pgrep -f "^/tmp/fs_lock_probe hold /lk/$1.db" | head -1)
       [[ -n ${HOLDER[$1]} ]] || fail "4: no host pid for the holder of /lk/$1.db"
       return 0
     fi
