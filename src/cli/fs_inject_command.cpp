@@ -113,11 +113,12 @@ int run_fs_inject(const FsInjectOptions& o) {
   if (!vol) return usage_error(vol.error().message());
   auto vrules = fs::rules_for_volume(std::move(*rules), vol->path());
   if (!vrules) return usage_error(vrules.error().message());
-  // Processes that could not be moved onto ChaosFS (chrooted into the volume, ...) are
-  // refused before anything is mounted, not found out half-way.
-  for (pid_t p : vol->processes())
-    if (auto why = fs::repoint_refusal(p, fs::RepointSpec{vol->mount_id(), vol->path(), false}))
-      return usage_error(fmt::format("container {}: {}", ref->name, *why));
+  // Processes that could not be moved onto ChaosFS (chrooted into the volume, holding a file
+  // lock there for longer than a transaction, ...) are refused before anything is mounted,
+  // not found out half-way.
+  if (auto why = fs::refusal_among([&] { return vol->processes(); },
+                                   fs::RepointSpec{vol->mount_id(), vol->path(), false}))
+    return usage_error(fmt::format("container {}: {}", ref->name, *why));
   std::string base = fs::container_state_base(ref->id, vol->path());
   auto prior = fs::read_state(base + ".json");
   if (prior && *prior && fs::is_live_syschaos((*prior)->supervisor_pid))

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -63,33 +64,49 @@ void RepointLog::process(std::string_view phase, const RepointOutcome& o) const 
 namespace {
 
 // Every process holding files on the mount is re-pointed; a few passes catch processes
-// forked from one not yet re-pointed. Returns the refusals for a file lock found while
-// moving (LockedFiles::kRefuse: a process locked a file after the up-front check).
+// forked from one not yet re-pointed. A process found holding a file lock (refused with
+// LockedFiles::kRefuse, kept with kKeepProcess) is tried again every 20 ms for kLockGrace
+// from the first time: a transaction's lock goes. Returns the refusals for a lock held
+// longer than that while moving onto ChaosFS (a process locked a file after the up-front
+// check and kept it).
 std::vector<std::string> repoint_all(const std::function<std::vector<pid_t>()>& processes, const RepointSpec& spec,
                                      std::string_view phase, const RepointLog& log) {
+  using Clock = std::chrono::steady_clock;
   std::set<pid_t> failed;
+  std::map<pid_t, Clock::time_point> locked_since;
   std::vector<std::string> lock_refusals;
-  for (int pass = 0; pass < 4; ++pass) {
-    bool any = false;
+  for (int pass = 0;; ++pass) {
+    bool any = false, waiting = false;
     for (pid_t p : processes()) {
       if (failed.count(p) || !holds_files_on(p, spec)) continue;
       any = true;
       auto o = repoint_process(p, spec);
-      if (!o) {
-        if (o.error().sys_errno() == ENOLCK) {
+      bool lock_refused = !o && o.error().sys_errno() == ENOLCK;
+      if (lock_refused || (o && !o->kept.empty())) {
+        auto since = locked_since.try_emplace(p, Clock::now()).first->second;
+        if (Clock::now() - since < kLockGrace) {
+          waiting = true;
+          continue;
+        }
+        failed.insert(p);
+        if (lock_refused)
           lock_refusals.push_back(o.error().message());
-          failed.insert(p);
-        } else if (o.error().sys_errno() != ESRCH) {
+        else
+          log.process(phase, *o);
+        continue;
+      }
+      if (!o) {
+        if (o.error().sys_errno() != ESRCH) {
           log.warn(fmt::format("{}: pid {} not re-pointed: {}", phase, p, o.error().message()));
           failed.insert(p);
         }
         continue;
       }
       log.process(phase, *o);
-      // Told once; a second try would not do better.
-      if (!o->left.empty() || !o->kept.empty()) failed.insert(p);
+      if (!o->left.empty()) failed.insert(p);  // told once; a second try would not do better
     }
-    if (!any) break;
+    if (!any || (pass >= 3 && !waiting)) break;
+    if (waiting) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return lock_refusals;
 }

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "core/errno_names.hpp"
 #include "fs/volume_mountinfo.hpp"
@@ -320,6 +321,29 @@ std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec) {
   if (spec.locked == LockedFiles::kRefuse)
     if (auto lock = held_lock(pid, spec)) return lock_refusal_text(pid, *lock);
   return std::nullopt;
+}
+
+std::optional<std::string> refusal_among(const std::function<std::vector<pid_t>()>& processes,
+                                         const RepointSpec& spec, std::chrono::milliseconds lock_grace) {
+  using Clock = std::chrono::steady_clock;
+  std::map<pid_t, Clock::time_point> locked_since;  // held continuously since
+  for (;;) {
+    std::map<pid_t, Clock::time_point> still;
+    auto now = Clock::now();
+    for (pid_t p : processes()) {
+      if (auto why = chroot_refusal(p, spec)) return why;
+      if (spec.locked != LockedFiles::kRefuse) continue;
+      auto lock = held_lock(p, spec);
+      if (!lock) continue;
+      auto it = locked_since.find(p);
+      auto since = it == locked_since.end() ? now : it->second;
+      if (now - since >= lock_grace) return lock_refusal_text(p, *lock);
+      still[p] = since;
+    }
+    if (still.empty()) return std::nullopt;
+    locked_since = std::move(still);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 namespace {

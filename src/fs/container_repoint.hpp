@@ -41,6 +41,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -96,6 +97,17 @@ bool holds_files_on(pid_t pid, const RepointSpec& spec);
 // lock), or nullopt. Cheap, nothing is stopped: meant to be asked for every process of the
 // container before anything is mounted, so that such a target is refused up front.
 std::optional<std::string> repoint_refusal(pid_t pid, const RepointSpec& spec);
+
+// How long a file lock may be held before it counts: a transaction's lock (a one-shot
+// sqlite3, a rollback-journal commit) comes and goes within milliseconds, an open WAL
+// connection's stays. The up-front check and the move wait this long for a lock to go.
+inline constexpr std::chrono::milliseconds kLockGrace{2000};
+
+// The up-front check of every process of `processes` (asked again while waiting):
+// repoint_refusal, except that a process's file lock refuses only if it is held throughout
+// lock_grace (polled every 20 ms; a process that exits is fine).
+std::optional<std::string> refusal_among(const std::function<std::vector<pid_t>()>& processes,
+                                         const RepointSpec& spec, std::chrono::milliseconds lock_grace = kLockGrace);
 
 // The first file lock pid holds on a file of the mount (under the volume), in any of its fd
 // tables, or in spec.locked_inodes: "/data/db.sqlite (fd 3, POSIX WRITE lock)"; nullopt if
