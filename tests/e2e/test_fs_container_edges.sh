@@ -19,7 +19,9 @@
 #      recovery their holders stay whole on the detached ChaosFS, still holding their locks
 #      (a flock is still seen on the volume: ChaosFS holds it on the backing file), while
 #      syschaos returns 0 and its server lingers, without rules, until they close their
-#      files; then it exits and nothing is left. The lock results are checked at the end.
+#      files (fs restore leaves it alone); then it exits and nothing is left; a SIGTERM ends
+#      it early, and only the files still open on it fail (ENOTCONN). The lock results
+#      are checked at the end.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 IMAGE=syschaos/busybox-like:latest
@@ -329,6 +331,11 @@ grep -q '^lock:' /proc/"${HOLDER[during-fcntl]}"/fdinfo/* 2>/dev/null || fail "4
 grep -q 'fuse.syschaos' /proc/"$MAIN_PID"/mountinfo && fail "4: ChaosFS is still mounted in the container"
 [[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "4: the container's mounts differ after the recovery"
 state_left && fail "4: state or a staging mount left on the host while the server lingers"
+# fs restore has nothing to do: it leaves the lingering server and its files alone.
+"$SYSCHAOS" fs restore --container "$CONTAINER" 2>"$TMP/restore.err" || fail "4: fs restore failed: $(cat "$TMP/restore.err")"
+grep -q "0 ChaosFS mount(s) removed" "$TMP/restore.err" || fail "4: fs restore: $(cat "$TMP/restore.err")"
+kill -0 "$SERVER" 2>/dev/null || fail "4: fs restore ended the lingering server"
+[[ $(fd_dev "${HOLDER[during-fcntl]}" during-fcntl) != "$LK_DEV" ]] || fail "4: fs restore moved a lock holder"
 lock_fcntl_after=$(try during-fcntl fcntl)
 lock_flock_after=$(try during-flock flock)
 info "4: after the recovery, a lock taken through ChaosFS seen on the volume: flock -> $lock_flock_after, fcntl -> $lock_fcntl_after (not shared, documented)"
@@ -341,6 +348,27 @@ grep -q "are closed; its server (pid $SERVER) exits" "$SC_ERR" || fail "4: the s
   fail "4: the locks are still held after their holders and the server are gone"
 state_left && fail "4: state or a staging mount left on the host"
 expect_in "$CONTAINER" "cat /lk/during-flock.db" '^rc=0: during-flock$' "4: after the server's exit"
+# A signal to the lingering server ends it at once; only the files still open on it fail
+# (ENOTCONN), the volume does not.
+start_syschaos fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml"
+wait_armed_file "$SC_ERR" "$SC_PID"
+hold during-fcntl fcntl
+stop_injection "$SC_PID" "$SC_ERR" "4: locks, SIGTERM"
+SERVER=$(grep -o 'its server (pid [0-9]*)' "$SC_ERR" | grep -o '[0-9]*' | tail -1)
+[[ -n $SERVER ]] && kill -0 "$SERVER" 2>/dev/null || fail "4: no lingering ChaosFS server: $(tail -3 "$SC_ERR")"
+kill -TERM "$SERVER"
+for _ in $(seq 50); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SERVER" 2>/dev/null && fail "4: the lingering server still runs 5 s after SIGTERM"
+grep -q "fail with ENOTCONN until closed" "$SC_ERR" || fail "4: the server did not say what its SIGTERM leaves: $(tail -2 "$SC_ERR")"
+fdl=""
+for l in /proc/"${HOLDER[during-fcntl]}"/fd/*; do [[ $(readlink "$l") == */during-fcntl.db ]] && fdl=$l; done
+[[ -n $fdl ]] || fail "4: the holder has no fd of during-fcntl.db"
+got=$(cat "$fdl" 2>&1)
+[[ $got == *"not connected"* ]] || fail "4: the holder's file on the stopped server gives '$got', expected ENOTCONN"
+expect_in "$CONTAINER" "cat /lk/during-fcntl.db" '^rc=0: during-fcntl$' "4: the volume after the server's SIGTERM"
+kill -KILL "${HOLDER[during-fcntl]}"
+state_left && fail "4: state or a staging mount left on the host after the SIGTERM"
+info "4: SIGTERM to the lingering server: $(grep 'fail with ENOTCONN' "$SC_ERR" | sed 's/^syschaos: //')"
 check_not_traced
 
 # ---- The checks kept for the end (see the top) ---------------------------------------------
