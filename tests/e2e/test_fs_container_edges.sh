@@ -15,7 +15,8 @@
 #   4. file locks across the injection, for flock and for fcntl (POSIX) locks: a process of
 #      the container holding a lock on the volume makes the injection refused (exit 2, one
 #      line naming the pid, its command and the file; nothing mounted or left; it keeps its
-#      lock); locks taken through ChaosFS during the injection exclude each other, and at the
+#      lock); a lock taken after that check, during the move, undoes the injection (exit 1);
+#      locks taken through ChaosFS during the injection exclude each other, and at the
 #      recovery their holders stay whole on the detached ChaosFS, still holding their locks
 #      (a flock is still seen on the volume: ChaosFS holds it on the backing file), while
 #      syschaos returns 0 and its server lingers, without rules, until they close their
@@ -306,6 +307,42 @@ for kind in fcntl flock; do
   kill -KILL "${HOLDER[before-$kind]}"
 done
 for _ in $(seq 50); do pgrep -f "fs_lock_probe hold /lk/before" >/dev/null || break; sleep 0.1; done
+
+# A lock taken after the up-front check, during the move (a process that locks as soon as
+# ChaosFS appears, moved after one with 900 fds on the volume): the injection is undone by
+# the orderly recovery, exit 1 naming it; the locker keeps its lock, the other comes back.
+start_probe() {  # NAME ARGS...: a probe in the container, its output /tmp/NAME.out; sets PROBE_PID
+  local name=$1 i
+  shift
+  docker exec -d "$CONTAINER" /bin/sh -c "exec /tmp/fs_lock_probe $* >/tmp/$name.out 2>&1"
+  for ((i = 0; i < 100; i++)); do
+    [[ $(cat /proc/"$MAIN_PID"/root/tmp/"$name".out 2>/dev/null) == opened ]] && break
+    sleep 0.1
+  done
+  PROBE_PID=$(pgrep -f "^/tmp/fs_lock_probe $*" | head -1)
+  [[ -n $PROBE_PID ]] || fail "4: probe $* did not start: $(cat /proc/"$MAIN_PID"/root/tmp/"$name".out 2>/dev/null)"
+}
+start_probe many open-many /lk/during-flock.db 900
+MANY=$PROBE_PID
+start_probe late hold-when-covered /lk/before-fcntl.db fcntl
+LATE=$PROBE_PID
+"$SYSCHAOS" fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+((rc == 1)) || fail "4: a lock taken during the move: exit $rc, expected 1 ($(tail -3 "$TMP/err"))"
+grep -q "pid $LATE (fs_lock_probe) holds a file lock on the volume: /lk/before-fcntl.db .*(it locked the file after the check, during the move); removing ChaosFS again" "$TMP/err" ||
+  fail "4: the failure does not name the late locker $LATE and its file: $(cat "$TMP/err")"
+grep -q "recovered:" "$TMP/err" || fail "4: the injection was not undone by the recovery: $(tail -3 "$TMP/err")"
+grep -q "recover: pid $MANY (fs_lock_probe)" "$TMP/err" || fail "4: the process with 900 fds was not moved back: $(tail -3 "$TMP/err")"
+[[ $(cat /proc/"$MAIN_PID"/root/tmp/late.out) == $'opened\nlocked' ]] || fail "4: the late locker: $(cat /proc/"$MAIN_PID"/root/tmp/late.out)"
+[[ $(try before-fcntl fcntl) == conflict ]] || fail "4: the late locker lost its lock"
+[[ $(mounts_of "$MAIN_PID") == "$before" ]] || fail "4: the container's mounts differ after the undone injection"
+state_left && fail "4: state or a staging mount left on the host after the undone injection"
+n=0
+for l in /proc/"$MANY"/fd/*; do [[ $(readlink "$l") == */during-flock.db && $(stat -L -c %d "$l") == "$LK_DEV" ]] && n=$((n + 1)); done
+((n == 900)) || fail "4: $n of the 900 fds are back on the volume"
+info "4: a lock taken during the move: $(grep 'it locked the file after the check' "$TMP/err" | sed 's/^syschaos: //' | cut -c1-160)..."
+kill -KILL "$MANY" "$LATE"
+for _ in $(seq 50); do kill -0 "$LATE" 2>/dev/null || break; sleep 0.1; done
 
 # Locks taken through ChaosFS: they stay with their holders on the detached ChaosFS.
 start_syschaos fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml"
