@@ -163,6 +163,9 @@ int run_fs_inject(const FsInjectOptions& o) {
     std::fprintf(stderr, "syschaos: signalfd: %s\n", std::strerror(errno));
     return kExitFailure;
   }
+  // The supervisor may be gone when the stop byte is written (it gave up and exited): that
+  // write must fail with EPIPE, not kill this process with SIGPIPE (exit 141).
+  ::signal(SIGPIPE, SIG_IGN);
   pid_t cli = ::getpid();
   std::fflush(stderr);
   pid_t child = ::fork();
