@@ -485,11 +485,16 @@ TEST_P(ThreadCwdRepoint, AThreadWithItsOwnCwdIsMovedToChaosFsAndBack) {
   EXPECT_EQ(moved->threads, 2u);
   EXPECT_EQ(moved->thread_cwds, 1);
   EXPECT_EQ(moved->cwd, main_in_volume);
-  EXPECT_TRUE(moved->left.empty()) << describe(*moved);
+  // The worker may be stopped between its open and close of probe.txt: re-opening that fd on
+  // ChaosFS meets the armed open rule (EIO), so it stays on the volume, reported, until the
+  // worker closes it a few milliseconds later. Nothing else may be left.
+  EXPECT_LE(moved->left.size(), 1u) << describe(*moved);
+  for (const auto& l : moved->left) EXPECT_NE(l.find("probe.txt"), std::string::npos) << describe(*moved);
   EXPECT_NE(describe(*moved).find("1 thread cwd(s)"), std::string::npos) << describe(*moved);
   EXPECT_EQ(cwd_mount(prog.pid(), worker), *top);
   EXPECT_EQ(cwd_mount(prog.pid(), prog.pid()), main_in_volume ? *top : *mount_id_of("/"));
-  EXPECT_FALSE(holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}));
+  EXPECT_TRUE(eventually([&] { return !holds_files_on(prog.pid(), RepointSpec{*orig, dir_, false}); },
+                         std::chrono::seconds(2)));
 
   // Its relative opens now go through ChaosFS: the rule fires, the worker counts EIO.
   ASSERT_TRUE(eventually([&] { return prog.counts().second >= 10; }, std::chrono::seconds(5))) << prog.out();
