@@ -37,6 +37,7 @@
 
 #include "core/rng.hpp"
 #include "core/unique_fd.hpp"
+#include "fs/blocking_call_threads.hpp"
 #include "fs/delayed_reply_queue.hpp"
 #include "fs/fs_control_server.hpp"
 #include "fs/fs_rule_engine.hpp"
@@ -156,6 +157,8 @@ void apply_attr_override(struct stat& st, const FsAttrOverride& a) {
 
 std::string fd_name(int fd) { return std::to_string(fd); }
 
+int wake_signal();  // ends blocking calls at stop (see ChaosFs::run)
+
 FsMethodSet method_set(std::initializer_list<FsMethod> methods) {
   FsMethodSet set;
   for (FsMethod m : methods) set.set(static_cast<size_t>(m));
@@ -186,6 +189,7 @@ class ChaosFsSession {
   std::unique_ptr<DelayedReplyQueue> delayed;
   std::unique_ptr<KernelCacheNotifier> notifier;  // after mount, before any rule change
   std::unique_ptr<FusePassthrough> passthrough;   // when ChaosFsOptions::passthrough
+  std::unique_ptr<BlockingCallThreads> blocking;  // flocks that wait for another's lock
   bool flush_closes_dup = true;                   // close_can_fail() of the backing fs
   bool proc_path_is_ours = false;                 // "/proc/self/fd" is proc_fd's directory
   std::unique_ptr<FsControlServer> control;
@@ -1115,14 +1119,24 @@ void op_flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
   auto& s = S(req);
   Inode& i = s.inode(ino);
   int fd = fh_fd(fi);
-  s.with_faults(req, FsMethod::kFlock, [&] { return s.inner_path(i); }, [req, fd, op](const FsDecision&) {
-    // Blocking flock holds this thread until the lock is free, as a kernel file system
-    // would hold the caller; the other workers keep serving.
+  BlockingCallThreads* blocking = s.blocking.get();
+  s.with_faults(req, FsMethod::kFlock, [&] { return s.inner_path(i); }, [req, fd, op, blocking](const FsDecision&) {
+    bool may_wait = (op & (LOCK_SH | LOCK_EX)) && !(op & LOCK_NB);
     int r;
     do {
-      r = ::flock(fd, op);
+      r = ::flock(fd, may_wait ? op | LOCK_NB : op);
     } while (r != 0 && errno == EINTR);
-    fuse_reply_err(req, r == 0 ? 0 : errno);
+    if (r == 0 || !may_wait || errno != EWOULDBLOCK) return (void)fuse_reply_err(req, r == 0 ? 0 : errno);
+    // Held by someone else: the caller waits, as on a kernel file system, but not on a FUSE
+    // worker (as many waiters as workers would leave none to serve the LOCK_UN that ends
+    // the wait: BlockingCallThreads).
+    blocking->run([req, fd, op, blocking] {
+      int rr;
+      do {
+        rr = ::flock(fd, op);
+      } while (rr != 0 && errno == EINTR && !blocking->stopping());
+      fuse_reply_err(req, rr == 0 ? 0 : errno);
+    });
   });
 }
 
@@ -1236,6 +1250,7 @@ ChaosFsSession::~ChaosFsSession() {
     (void)n;
   }
   control.reset();
+  blocking.reset();  // waiting flocks answered EINTR while the connection is still up
   delayed.reset();
   notifier.reset();
   if (se) {
@@ -1364,6 +1379,7 @@ Result<std::unique_ptr<ChaosFs>> ChaosFs::mount(const ChaosFsOptions& options) {
   s->engine.set_on_change([raw](bool lookup_cache_affected) { return raw->on_rules_changed(lookup_cache_affected); });
   s->engine.set_rules(options.rules);
   s->delayed = std::make_unique<DelayedReplyQueue>(std::max(2u, s->threads / 2));
+  s->blocking = std::make_unique<BlockingCallThreads>(wake_signal());
   if (control) s->control = std::make_unique<FsControlServer>(std::move(control), s->stop_fd.get(), s->engine,
                                                  options.app_mountpoint.empty() ? s->mountpoint : options.app_mountpoint);
 
