@@ -1254,7 +1254,14 @@ ChaosFsSession::~ChaosFsSession() {
   delayed.reset();
   notifier.reset();
   if (se) {
-    if (mounted) fuse_session_unmount(se);
+    // Unmounted only while ChaosFS is still the topmost mount there: container mode moves the
+    // mount away and removes its staging directory itself (libfuse then printed a failed
+    // unmount), and a lazy unmount of the path would take down whatever is mounted on top.
+    // Unknown (mountinfo unreadable): unmounted, as before. Reading mountinfo sends no
+    // request to this file system, whose workers have stopped.
+    auto top = find_mount(mountpoint);
+    bool ours_on_top = !top || (top->has_value() && (*top)->fs_type == kChaosFsType);
+    if (mounted && ours_on_top) fuse_session_unmount(se);
     fuse_session_destroy(se);
     se = nullptr;
   }
