@@ -159,17 +159,12 @@ std::string fd_name(int fd) { return std::to_string(fd); }
 
 int wake_signal();  // ends blocking calls at stop (see ChaosFs::run)
 
-FsMethodSet method_set(std::initializer_list<FsMethod> methods) {
-  FsMethodSet set;
-  for (FsMethod m : methods) set.set(static_cast<size_t>(m));
-  return set;
-}
 // The method sets asked about on every open (FsRuleEngine::may_act).
-const FsMethodSet kReadMethod = method_set({FsMethod::kRead});
-const FsMethodSet kDataMethods = method_set({FsMethod::kRead, FsMethod::kWrite});
+const FsMethodSet kReadMethod = fs_method_set({FsMethod::kRead});
+const FsMethodSet kDataMethods = fs_method_set({FsMethod::kRead, FsMethod::kWrite});
 const FsMethodSet kDataOrSizeMethods =
-    method_set({FsMethod::kRead, FsMethod::kWrite, FsMethod::kGetattr, FsMethod::kLookup});
-const FsMethodSet kFlushMethod = method_set({FsMethod::kFlush});
+    fs_method_set({FsMethod::kRead, FsMethod::kWrite, FsMethod::kGetattr, FsMethod::kLookup});
+const FsMethodSet kFlushMethod = fs_method_set({FsMethod::kFlush});
 
 }  // namespace
 
@@ -420,7 +415,7 @@ class ChaosFsSession {
     std::lock_guard lk(i.cache_mu);
     if (i.passthrough_opens > 0) {
       // The kernel requires every open of an inode in passthrough to be one too, on the
-      // same backing file, whatever the rules now say (see warn_passthrough_bypasses).
+      // same backing file, whatever the rules now say (see passthrough_bypass_note).
       ++i.passthrough_opens;
       return i.backing_id;
     }
@@ -473,25 +468,22 @@ class ChaosFsSession {
   // writes until closed. Said to the one who changed the rules and on stderr, so a rule that
   // seems to do nothing is explained.
   std::string passthrough_bypass_note() {
-    std::vector<Inode*> open;
-    {
-      std::lock_guard lk(inodes_mu);
-      for (auto& [key, i] : inodes) {
+    std::lock_guard lk(inodes_mu);  // inodes stay while it is held (forget_one takes it)
+    size_t n = 0;
+    std::string first;
+    for (auto& [key, i] : inodes) {
+      {
         std::lock_guard ck(i->cache_mu);
-        if (i->passthrough_opens > 0) open.push_back(i);
+        if (i->passthrough_opens == 0) continue;
       }
-      size_t n = 0;
-      std::string first;
-      for (Inode* i : open) {
-        if (!rules_touch_data(*i)) continue;
-        if (n++ == 0) first = inner_path(*i).value_or("?");
-      }
-      if (n == 0) return {};
-      return fmt::format(
-          "{} file(s) open in kernel passthrough mode (first: {}) are read and written without ChaosFS "
-          "until every descriptor of them is closed: the new rules reach their reads and writes after that",
-          n, first);
+      if (!rules_touch_data(*i)) continue;
+      if (n++ == 0) first = inner_path(*i).value_or("?");
     }
+    if (n == 0) return {};
+    return fmt::format(
+        "{} file(s) open in kernel passthrough mode (first: {}) are read and written without ChaosFS "
+        "until every descriptor of them is closed: the new rules reach their reads and writes after that",
+        n, first);
   }
 
   int stat_inode(Inode& i, struct stat* st) {

@@ -475,12 +475,8 @@ Result<FsMethod> parse_fs_method(std::string_view name) {
 
 FsMethodSet FsFaultRule::effective_methods() const {
   if (methods.any()) return methods;
+  if (mistake && !latency && errnos.empty() && !attr) return fs_method_set({FsMethod::kRead, FsMethod::kWrite});
   FsMethodSet s;
-  if (mistake && !latency && errnos.empty() && !attr) {
-    s.set(static_cast<size_t>(FsMethod::kRead));
-    s.set(static_cast<size_t>(FsMethod::kWrite));
-    return s;
-  }
   s.set();
   // forget, release and releasedir have no reply the application sees (the kernel ignores
   // it): they are only chosen by naming them.
@@ -535,8 +531,7 @@ Result<void> validate_fs_rule(const FsFaultRule& r) {
     if (e.err <= 0 || e.weight == 0) return Error("'fault': bad errno or weight");
   if (r.mistake) {
     auto m = r.effective_methods();
-    auto rw = FsMethodSet().set(static_cast<size_t>(FsMethod::kRead)).set(static_cast<size_t>(FsMethod::kWrite));
-    if ((m & rw).none()) return Error("'mistake' needs the read or write method");
+    if ((m & fs_method_set({FsMethod::kRead, FsMethod::kWrite})).none()) return Error("'mistake' needs the read or write method");
   }
   if (r.after.count() < 0 || (r.duration && r.duration->count() < 0))
     return Error("'after'/'duration' must not be negative");

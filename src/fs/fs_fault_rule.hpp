@@ -45,6 +45,7 @@
 #include <bitset>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,11 @@ enum class FsMethod : uint8_t {
 };
 inline constexpr size_t kFsMethodCount = static_cast<size_t>(FsMethod::kCount);
 using FsMethodSet = std::bitset<kFsMethodCount>;
+inline FsMethodSet fs_method_set(std::initializer_list<FsMethod> methods) {
+  FsMethodSet set;
+  for (FsMethod m : methods) set.set(static_cast<size_t>(m));
+  return set;
+}
 
 std::string_view fs_method_name(FsMethod m);
 // "read", "READ", "copy_file_range" -> method; unknown names are an error naming the value.
