@@ -198,6 +198,15 @@ int share_fd_table(pid_t a, pid_t b) {
   return r == 0 ? 1 : r > 0 ? 0 : -1;
 }
 
+// The /proc directories of a process's fd tables: the main thread's, and that of any thread
+// that does not share it.
+std::vector<std::string> fd_tables(pid_t pid) {
+  std::vector<std::string> tables{fmt::format("/proc/{}", pid)};
+  for (pid_t tid : ptrace_engine::threads_of(pid))
+    if (tid != pid && share_fd_table(pid, tid) == 0) tables.push_back(fmt::format("/proc/{}/task/{}", pid, tid));
+  return tables;
+}
+
 bool under_volume(const RepointSpec& spec, const std::string& link) {
   if (spec.from_detached) return true;
   auto seen = read_link(link);
@@ -217,11 +226,7 @@ bool holds_files_on(pid_t pid, const RepointSpec& spec) {
       if (on_mount(link, spec.from_mnt_id) && under_volume(spec, link)) return true;
     }
   }
-  // Fd tables: the main thread's, and any thread's that does not share it.
-  std::vector<std::string> tables{fmt::format("/proc/{}", pid)};
-  for (pid_t tid : ptrace_engine::threads_of(pid))
-    if (tid != pid && share_fd_table(pid, tid) == 0) tables.push_back(fmt::format("/proc/{}/task/{}", pid, tid));
-  for (const auto& proc : tables)
+  for (const auto& proc : fd_tables(pid))
     for (int fd : fd_numbers(proc))
       if (read_fdinfo(proc, fd).mnt_id == spec.from_mnt_id && under_volume(spec, fmt::format("{}/fd/{}", proc, fd)))
         return true;
@@ -286,10 +291,7 @@ std::string lock_refusal_text(pid_t pid, const std::string& lock) {
 }  // namespace
 
 std::optional<std::string> held_lock(pid_t pid, const RepointSpec& spec) {
-  std::vector<std::string> tables{fmt::format("/proc/{}", pid)};
-  for (pid_t tid : ptrace_engine::threads_of(pid))
-    if (tid != pid && share_fd_table(pid, tid) == 0) tables.push_back(fmt::format("/proc/{}/task/{}", pid, tid));
-  for (const auto& proc : tables) {
+  for (const auto& proc : fd_tables(pid)) {
     for (int fd : fd_numbers(proc)) {
       FdInfo info = read_fdinfo(proc, fd);
       if (info.mnt_id != spec.from_mnt_id) continue;
