@@ -285,6 +285,12 @@ run_in_container() {
   IC_OUT=/proc/$MAIN_PID/root/tmp/$name.out
 }
 
+# fs_holder_files DIR: the files start_fs_holder needs on the volume (data.txt, map.bin).
+fs_holder_files() {
+  printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$1/data.txt"
+  head -c 4096 /dev/zero | tr '\0' 'M' >"$1/map.bin"
+}
+
 # start_fs_holder: (re)starts tests/integration/programs/fs_holder in the container, holding
 # files, its cwd and a mapping on the volume (it needs data.txt and map.bin there); sets
 # HOLDER_PID and HOLDER_OUT. HOLDER_PID stays empty when the program is not built (the

@@ -14,8 +14,7 @@ e2e_init "$@"
 # nginx with its html directory as a volume from the host.
 VOLDIR=$TMP/html
 nginx_site "$VOLDIR"
-printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$VOLDIR/data.txt"
-head -c 4096 /dev/zero | tr '\0' 'M' >"$VOLDIR/map.bin"
+fs_holder_files "$VOLDIR"
 start_nginx_with_volume "$VOLDIR"
 snapshot_volume index.html 4k.bin data.txt map.bin
 start_fs_holder

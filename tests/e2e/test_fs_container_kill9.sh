@@ -13,8 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 VOLDIR=$TMP/html
 nginx_site "$VOLDIR"
-printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$VOLDIR/data.txt"
-head -c 4096 /dev/zero | tr '\0' 'M' >"$VOLDIR/map.bin"
+fs_holder_files "$VOLDIR"
 start_nginx_with_volume "$VOLDIR"
 snapshot_volume index.html 4k.bin data.txt map.bin
 

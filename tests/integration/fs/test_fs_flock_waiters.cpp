@@ -67,20 +67,40 @@ int wait_for_lock(const std::string& path) {
   return 0;
 }
 
+// A process holding LOCK_EX on `path` until release(), and `waiters` processes waiting for it.
+class HeldLockWithWaiters {
+ public:
+  HeldLockWithWaiters(const std::string& path, int waiters) {
+    if (::pipe(ready_) != 0 || ::pipe(release_) != 0) return;
+    holder_ = std::make_unique<Child>([&] { return hold_lock(path, ready_[1], release_[0]); });
+    char c;
+    if (::read(ready_[0], &c, 1) != 1) return;
+    for (int k = 0; k < waiters; ++k) waiters_.push_back(std::make_unique<Child>([&] { return wait_for_lock(path); }));
+    std::this_thread::sleep_for(500ms);  // they are now waiting for the lock
+    held_ = true;
+  }
+  ~HeldLockWithWaiters() {
+    for (int fd : {ready_[0], ready_[1], release_[0], release_[1]})
+      if (fd >= 0) ::close(fd);
+  }
+  bool held() const { return held_; }
+  bool release() { return ::write(release_[1], "u", 1) == 1; }
+  Child& holder() { return *holder_; }
+  std::vector<std::unique_ptr<Child>>& waiters() { return waiters_; }
+
+ private:
+  int ready_[2] = {-1, -1}, release_[2] = {-1, -1};
+  bool held_ = false;
+  std::unique_ptr<Child> holder_;
+  std::vector<std::unique_ptr<Child>> waiters_;
+};
+
 TEST(ChaosFsFlock, WaitersDoNotTakeTheWorkersAndAllGetTheLockInTurn) {
   ChaosMount cm("flock", {"--threads", "2"});
   ASSERT_TRUE(cm.ready());
   write_text(cm.b("lock"), "");
-  int ready[2], release[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(release), 0);
-  Child holder([&] { return hold_lock(cm.m("lock"), ready[1], release[0]); });
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  // More waiters than FUSE workers.
-  std::vector<std::unique_ptr<Child>> waiters;
-  for (int k = 0; k < 4; ++k) waiters.push_back(std::make_unique<Child>([&] { return wait_for_lock(cm.m("lock")); }));
-  std::this_thread::sleep_for(500ms);  // they are now waiting for the lock
+  HeldLockWithWaiters lock(cm.m("lock"), 4);  // more waiters than FUSE workers
+  ASSERT_TRUE(lock.held());
   // The mount still serves: a stat and a read answer at once (in a child: a hung mount
   // must fail the test, not hang it).
   Child prober([&] {
@@ -91,33 +111,24 @@ TEST(ChaosFsFlock, WaitersDoNotTakeTheWorkersAndAllGetTheLockInTurn) {
   });
   EXPECT_EQ(prober.wait(10s), 0) << "the mount stopped serving while flock callers waited";
   // The holder's LOCK_UN is served, and every waiter gets the lock in turn.
-  ASSERT_EQ(::write(release[1], "u", 1), 1);
-  EXPECT_EQ(holder.wait(10s), 0);
-  for (auto& w : waiters) EXPECT_EQ(w->wait(10s), 0);
-  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+  ASSERT_TRUE(lock.release());
+  EXPECT_EQ(lock.holder().wait(10s), 0);
+  for (auto& w : lock.waiters()) EXPECT_EQ(w->wait(10s), 0);
 }
 
 TEST(ChaosFsFlock, AServerStoppedWhileCallersWaitStopsAndUnmounts) {
   ChaosMount cm("flock-stop", {"--threads", "2"});
   ASSERT_TRUE(cm.ready());
   write_text(cm.b("lock"), "");
-  int ready[2], release[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(release), 0);
-  Child holder([&] { return hold_lock(cm.m("lock"), ready[1], release[0]); });
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  std::vector<std::unique_ptr<Child>> waiters;
-  for (int k = 0; k < 3; ++k) waiters.push_back(std::make_unique<Child>([&] { return wait_for_lock(cm.m("lock")); }));
-  std::this_thread::sleep_for(500ms);
+  HeldLockWithWaiters lock(cm.m("lock"), 3);
+  ASSERT_TRUE(lock.held());
   cm.proc().signal(SIGTERM);
   EXPECT_EQ(cm.proc().wait(15s), 0) << cm.proc().err();
   EXPECT_FALSE(is_chaosfs_mounted(cm.mnt()));
   // The waiters were answered (EINTR, or the connection went away): none is left hanging.
-  for (auto& w : waiters) EXPECT_NE(w->wait(10s), -1);
-  ASSERT_EQ(::write(release[1], "u", 1), 1);
-  holder.wait(5s);
-  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+  for (auto& w : lock.waiters()) EXPECT_NE(w->wait(10s), -1);
+  ASSERT_TRUE(lock.release());
+  lock.holder().wait(5s);
 }
 
 }  // namespace
