@@ -313,16 +313,17 @@ start_fs_holder() {
 # holder_fd_mnt FD: the mount id of the holder's file descriptor FD.
 holder_fd_mnt() { awk '/^mnt_id:/ {print $2}' /proc/"$HOLDER_PID"/fdinfo/"$1"; }
 
-# wait_fs_armed: waits (10 s at most) until the syschaos started by start_syschaos says its
-# rules are armed (ChaosFS is over the volume, the open files moved, the rules installed).
+# wait_fs_armed [SECONDS [STDERR-FILE PID]]: waits (10 s by default) until an `fs inject`
+# (the one start_syschaos started, or PID writing to STDERR-FILE) says its rules are armed
+# (ChaosFS is over the volume, the open files moved, the rules installed).
 wait_fs_armed() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    grep -q 'rule(s) armed' "$SC_ERR" 2>/dev/null && return 0
-    kill -0 "$SC_PID" 2>/dev/null || fail "syschaos exited before arming: $(cat "$SC_ERR")"
+  local secs=${1:-10} err=${2:-$SC_ERR} pid=${3:-$SC_PID} i
+  for ((i = 0; i < secs * 10; i++)); do
+    grep -q 'rule(s) armed' "$err" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || fail "syschaos exited before arming: $(cat "$err")"
     sleep 0.1
   done
-  fail "syschaos did not arm its rules within 10 s"
+  fail "syschaos did not arm its rules within $secs s: $(cat "$err")"
 }
 
 # fs_chaos_mount_id: the mount id of ChaosFS over $VOLUME in the container (empty if none).

@@ -73,15 +73,6 @@ expect_in() {
   info "$4: '$2' -> $got"
 }
 
-wait_armed_file() {  # STDERR-FILE PID
-  local i
-  for ((i = 0; i < 150; i++)); do
-    grep -q 'rule(s) armed' "$1" 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || fail "syschaos exited before arming: $(cat "$1")"
-    sleep 0.1
-  done
-  fail "syschaos did not arm its rules within 15 s: $(cat "$1")"
-}
 stop_injection() {  # PID STDERR-FILE PHASE
   kill -TERM "$1"
   local i
@@ -130,7 +121,7 @@ prop=$(awk '$5 == "/vol"' /proc/"$MAIN_PID"/mountinfo)
 [[ $prop == *master:* && $prop != *shared:* ]] || fail "1: /vol is not a slave mount in the container: $prop"
 before=$(mounts_of "$MAIN_PID")
 start_syschaos fs inject --container "$CONTAINER" --volume /vol --faults "$TMP/eio.yaml"
-wait_armed_file "$SC_ERR" "$SC_PID"
+wait_fs_armed 15 "$SC_ERR" "$SC_PID"
 expect_in "$CONTAINER" "cat /vol/f.txt" '^rc=1: .*Input/output error' "1: rslave volume under ChaosFS"
 host_has_chaosfs && fail "1: the ChaosFS mount propagated to the host: $(grep "fuse.syschaos" /proc/self/mountinfo)"
 [[ $(cat "$SHARED_SRC/f.txt") == shared ]] || fail "1: the host reads the file differently"
@@ -156,7 +147,7 @@ ro_opts_before=$(awk '$5 == "/ro" {o = $6} END {print o}' /proc/"$MAIN_PID"/moun
 expect_in "$CONTAINER" "echo x > /ro/new" '^rc=[12]: .*Read-only file system' "2: before, create"
 expect_in "$CONTAINER" '[ -w /ro/f.txt ] && echo writable || echo not-writable' '^rc=0: not-writable$' "2: before, test -w"
 start_syschaos fs inject --container "$CONTAINER" --volume /ro --faults "$TMP/eio.yaml"
-wait_armed_file "$SC_ERR" "$SC_PID"
+wait_fs_armed 15 "$SC_ERR" "$SC_PID"
 grep -q 'read-only' "$SC_ERR" || fail "2: the message does not say the volume is read-only: $(head -3 "$SC_ERR")"
 [[ $(stat -L -c %d /proc/"$MAIN_PID"/cwd) != "$VOL_DEV" ]] || fail "2: the cwd of sleep was not moved onto ChaosFS"
 expect_in "$CONTAINER" "cat /ro/f.txt" '^rc=1: .*Input/output error' "2: during, the fault"
@@ -212,9 +203,9 @@ P_A2=$!
 P_B1=$!
 _pids+=("$P_A1" "$P_A2" "$P_B1")
 SC_ERR=$TMP/a1.err
-wait_armed_file "$TMP/a1.err" "$P_A1"
-wait_armed_file "$TMP/a2.err" "$P_A2"
-wait_armed_file "$TMP/b1.err" "$P_B1"
+wait_fs_armed 15 "$TMP/a1.err" "$P_A1"
+wait_fs_armed 15 "$TMP/a2.err" "$P_A2"
+wait_fs_armed 15 "$TMP/b1.err" "$P_B1"
 (($(grep -c 'fuse.syschaos' /proc/"$A_PID"/mountinfo) == 2)) || fail "3: expected 2 ChaosFS mounts in $A"
 (($(grep -c 'fuse.syschaos' /proc/"$B_PID"/mountinfo) == 1)) || fail "3: expected 1 ChaosFS mount in $B"
 host_has_chaosfs && fail "3: a ChaosFS mount is visible on the host"
@@ -346,7 +337,7 @@ for _ in $(seq 50); do kill -0 "$LATE" 2>/dev/null || break; sleep 0.1; done
 
 # Locks taken through ChaosFS: they stay with their holders on the detached ChaosFS.
 start_syschaos fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml"
-wait_armed_file "$SC_ERR" "$SC_PID"
+wait_fs_armed 15 "$SC_ERR" "$SC_PID"
 hold during-fcntl fcntl
 hold during-flock flock
 lock_fcntl_during=$(try during-fcntl fcntl)
@@ -388,7 +379,7 @@ expect_in "$CONTAINER" "cat /lk/during-flock.db" '^rc=0: during-flock$' "4: afte
 # A signal to the lingering server ends it at once; only the files still open on it fail
 # (ENOTCONN), the volume does not.
 start_syschaos fs inject --container "$CONTAINER" --volume /lk --faults "$TMP/slow.yaml"
-wait_armed_file "$SC_ERR" "$SC_PID"
+wait_fs_armed 15 "$SC_ERR" "$SC_PID"
 hold during-fcntl fcntl
 stop_injection "$SC_PID" "$SC_ERR" "4: locks, SIGTERM"
 SERVER=$(grep -o 'its server (pid [0-9]*)' "$SC_ERR" | grep -o '[0-9]*' | tail -1)

@@ -106,31 +106,10 @@ wait_commits() {
   done
 }
 
-wait_armed() {
-  local i
-  for ((i = 0; i < 150; i++)); do
-    grep -q 'rule(s) armed' "$SC_ERR" 2>/dev/null && return 0
-    kill -0 "$SC_PID" 2>/dev/null || fail "syschaos exited before arming: $(cat "$SC_ERR")"
-    sleep 0.1
-  done
-  fail "syschaos did not arm its rules within 15 s"
-}
-
-supervisor_pid() { pgrep -P "$SC_PID" | head -1; }
-# The guardian: a syschaos leading a session of its own, neither the CLI nor the supervisor.
-guardian_pid() {
-  local p
-  for p in $(pgrep -x syschaos); do
-    [[ $p == "$SC_PID" || $p == "$1" ]] && continue
-    [[ $(ps -o sid= -p "$p" | tr -d ' ') == "$p" ]] || continue
-    tr "\0" " " </proc/"$p"/cmdline 2>/dev/null | grep -q -- " $CONTAINER " 2>/dev/null && { echo "$p"; return; }
-  done
-}
-no_chaosfs() { ! grep -q 'fuse.syschaos' /proc/"$MAIN_PID"/mountinfo; }
 cwd_dev() { stat -L -c %d /proc/"$MAIN_PID"/cwd; }
 
 check_clean() {  # PHASE
-  no_chaosfs || fail "$1: ChaosFS still mounted in the container"
+  ! chaosfs_in_container || fail "$1: ChaosFS still mounted in the container"
   if grep -q "/run/syschaos/fs/${CID:0:12}-" /proc/self/mountinfo; then fail "$1: a staging mount is left on the host"; fi
   if compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null; then fail "$1: left in /run/syschaos/fs: $(ls /run/syschaos/fs)"; fi
   [[ $(cwd_dev) == "$VOL_DEV" ]] || fail "$1: the writer's cwd is on device $(cwd_dev), not the volume's $VOL_DEV"
@@ -185,7 +164,7 @@ run_mode() {
 
   # A. Faults and latency, orderly recovery.
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/faults.yaml" --control "$SOCK"
-  wait_armed
+  wait_fs_armed 15
   local chaos_dev c0 f0 c1 f1 delayed failed
   chaos_dev=$(cwd_dev)
   [[ $chaos_dev != "$VOL_DEV" ]] || fail "$mode A: the writer's cwd was not moved onto ChaosFS"
@@ -209,9 +188,9 @@ run_mode() {
 
   # B. SIGKILL of the foreground syschaos: the supervisor recovers by itself.
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/faults.yaml"
-  wait_armed
+  wait_fs_armed 15
   local sup guard
-  sup=$(supervisor_pid)
+  sup=$(fs_supervisor_pid)
   [[ -n $sup ]] || fail "$mode B: no supervisor process"
   sleep 1.5
   kill -KILL "$SC_PID"
@@ -224,8 +203,8 @@ run_mode() {
 
   # S. SIGKILL of the supervisor: the foreground syschaos sees it (waitpid) and recovers.
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/faults.yaml"
-  wait_armed
-  sup=$(supervisor_pid)
+  wait_fs_armed 15
+  sup=$(fs_supervisor_pid)
   [[ -n $sup ]] || fail "$mode S: no supervisor process"
   sleep 1.5
   kill -KILL "$sup"
@@ -236,23 +215,23 @@ run_mode() {
 
   # C. SIGKILL of syschaos and its supervisor: the restore guardian recovers.
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/faults.yaml"
-  wait_armed
-  sup=$(supervisor_pid)
-  guard=$(guardian_pid "$sup")
+  wait_fs_armed 15
+  sup=$(fs_supervisor_pid)
+  guard=$(fs_guardian_pid "$sup")
   [[ -n $sup && -n $guard ]] || fail "$mode C: supervisor '$sup' or guardian '$guard' not found"
   sleep 1.5
   kill -KILL "$SC_PID" "$sup"
   wait "$SC_PID" 2>/dev/null
-  for _ in $(seq 200); do no_chaosfs && ! kill -0 "$guard" 2>/dev/null && break; sleep 0.1; done
-  no_chaosfs || fail "$mode C: the guardian did not remove ChaosFS within 20 s"
+  for _ in $(seq 200); do ! chaosfs_in_container && ! kill -0 "$guard" 2>/dev/null && break; sleep 0.1; done
+  ! chaosfs_in_container || fail "$mode C: the guardian did not remove ChaosFS within 20 s"
   kill -0 "$guard" 2>/dev/null && fail "$mode C: the guardian still runs 20 s later"
   check_clean "$mode C: after SIGKILL of syschaos and its supervisor"
 
   # D. SIGKILL of all three: ChaosFS's server is gone, the volume fails until fs restore.
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/faults.yaml"
-  wait_armed
-  sup=$(supervisor_pid)
-  guard=$(guardian_pid "$sup")
+  wait_fs_armed 15
+  sup=$(fs_supervisor_pid)
+  guard=$(fs_guardian_pid "$sup")
   [[ -n $sup && -n $guard ]] || fail "$mode D: supervisor '$sup' or guardian '$guard' not found"
   sleep 1
   kill -KILL "$guard" "$SC_PID" "$sup"
@@ -366,7 +345,7 @@ long_lived() {  # JOURNAL-MODE
     (($(wc -l <"$TMP/refused.err") == 1)) || fail "long-lived WAL: expected one line on stderr: $(cat "$TMP/refused.err")"
     grep -Eq "pid $before_pid \(sqlite3\) holds a file lock on the volume: /data/db\.sqlite(-shm)? " "$TMP/refused.err" ||
       fail "long-lived WAL: the refusal does not name pid $before_pid (sqlite3) and the file: $(cat "$TMP/refused.err")"
-    no_chaosfs || fail "long-lived WAL: ChaosFS mounted although refused"
+    ! chaosfs_in_container || fail "long-lived WAL: ChaosFS mounted although refused"
     [[ $(awk '{print $5, $9}' /proc/"$MAIN_PID"/mountinfo | sort) == "$mounts_before" ]] ||
       fail "long-lived WAL: the container's mounts changed although refused"
     if compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null; then fail "long-lived WAL: state left after the refusal"; fi
@@ -382,7 +361,7 @@ long_lived() {  # JOURNAL-MODE
     kill -0 "$before_pid" 2>/dev/null && fail "long-lived WAL: the connection opened before did not exit once closed"
   fi
   start_syschaos fs inject --container "$CONTAINER" --volume /data --faults "$TMP/slow.yaml"
-  wait_armed
+  wait_fs_armed 15
   if [[ $mode != WAL ]]; then
     # Rollback journal: an idle connection holds no lock and was moved; it and one-shot
     # connections take turns on db.sqlite.
@@ -402,7 +381,7 @@ long_lived() {  # JOURNAL-MODE
   ((SC_RC == 0)) || fail "long-lived: syschaos exited $SC_RC: $(tail -3 "$SC_ERR")"
   grep -q "recovered:" "$SC_ERR" || fail "long-lived $mode: no 'recovered' line: $(tail -3 "$SC_ERR")"
   info "long-lived $mode: $(grep 'recover: pid' "$SC_ERR" | sed 's/^syschaos: //' | tr '\n' ' ')"
-  no_chaosfs || fail "long-lived: ChaosFS still mounted"
+  ! chaosfs_in_container || fail "long-lived: ChaosFS still mounted"
   if compgen -G "/run/syschaos/fs/${CID:0:12}-*" >/dev/null; then fail "long-lived $mode: state left after the recovery"; fi
   if [[ $mode == WAL ]]; then
     # The connection holds locks taken through ChaosFS: it stays there, served by the
